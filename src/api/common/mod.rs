@@ -1,0 +1,28 @@
+//! What the fronts share: request ids, blocking core calls and streamed
+//! image uploads.
+//!
+//! May use: `crate::core`.
+
+mod request_id;
+mod state;
+mod upload;
+
+pub use request_id::RequestId;
+pub use state::AppState;
+pub use upload::{stream_upload, UploadError};
+
+use actix_web::web;
+
+use crate::core;
+
+/// Runs a core call on the blocking pool: core calls write to SQLite with
+/// `synchronous=FULL`, and an fsync must not stall the HTTP workers.
+pub async fn blocking<T, F>(call: F) -> core::Result<T>
+where
+    F: FnOnce() -> core::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    web::block(call)
+        .await
+        .map_err(|e| core::Error::Internal(format!("blocking task failed: {e}")))?
+}

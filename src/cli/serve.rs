@@ -1,0 +1,192 @@
+//! `cloudgate serve`: config → store → core → HTTP, and the first start's
+//! `oneadmin`.
+
+use std::fs;
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rand::distributions::{Alphanumeric, DistString};
+
+use crate::api::{self, AppState};
+use crate::config::{Config, DriverClass};
+use crate::core::settings::DriverName;
+use crate::core::{Core, Settings};
+use crate::store::{SqliteStore, DB_FILE};
+
+/// The config file `serve` reads when none is named; when it is absent the
+/// built-in defaults apply, so `serve` works from any directory.
+pub const DEFAULT_CONFIG: &str = "config/cloudgate.conf";
+
+/// The file, inside the data dir, that receives `oneadmin:<password>`.
+pub const ONE_AUTH_FILE: &str = "one_auth";
+
+/// Where `serve` takes its settings from, before the config file.
+#[derive(Debug, Default)]
+pub struct ServeOptions {
+    /// An explicit config file (must exist).
+    pub config: Option<PathBuf>,
+    /// Overrides DATA_DIR.
+    pub data_dir: Option<PathBuf>,
+    /// Overrides LISTEN.
+    pub listen: Option<SocketAddr>,
+}
+
+/// Loads the config as `serve` does: the named file, else the default file
+/// if present, else the built-in defaults; then the command-line overrides.
+/// Warnings are returned as text for the caller to log.
+pub fn load_config(opts: &ServeOptions) -> Result<(Config, Vec<String>), String> {
+    let (mut config, warnings) = match &opts.config {
+        Some(path) => Config::load(path).map_err(|e| e.to_string())?,
+        None if Path::new(DEFAULT_CONFIG).exists() => {
+            Config::load(Path::new(DEFAULT_CONFIG)).map_err(|e| e.to_string())?
+        }
+        None => (Config::default(), Vec::new()),
+    };
+    if let Some(dir) = &opts.data_dir {
+        config.data_dir = dir.clone();
+    }
+    if let Some(listen) = opts.listen {
+        config.listen = listen;
+    }
+    Ok((config, warnings.iter().map(ToString::to_string).collect()))
+}
+
+/// Runs the server until it is stopped (SIGINT or SIGTERM).
+pub fn run(config: Config) -> Result<(), String> {
+    fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("cannot create data dir {}: {e}", config.data_dir.display()))?;
+    let store = SqliteStore::open(&config.data_dir.join(DB_FILE)).map_err(|e| e.to_string())?;
+    let core = Core::open(Arc::new(store), core_settings(&config)).map_err(|e| e.to_string())?;
+    let core = Arc::new(core);
+    first_start(&core, &config.data_dir)?;
+    first_host(&core)?;
+
+    let listener = TcpListener::bind(config.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let state = AppState {
+        core,
+        body_limit: usize::try_from(config.body_limit).unwrap_or(usize::MAX),
+        upload_limit: config.upload_limit,
+    };
+    actix_web::rt::System::new().block_on(async move {
+        let server = api::server(state, listener).map_err(|e| e.to_string())?;
+        // Printed on stdout, unlike the log, so that scripts and the test
+        // harness can learn the port when LISTEN asks for port 0.
+        println!("cloudgate listening on http://{addr}");
+        tracing::info!(
+            "listening on http://{addr}, data in {}",
+            config.data_dir.display()
+        );
+        server.await.map_err(|e| e.to_string())
+    })
+}
+
+/// The domain part of the config, as the core takes it.
+fn core_settings(config: &Config) -> Settings {
+    let names = |class: DriverClass| {
+        config
+            .drivers(class)
+            .iter()
+            .map(|d| DriverName {
+                name: d.name.clone(),
+                folder: d.folder().to_string(),
+            })
+            .collect()
+    };
+    Settings {
+        mac_prefix: config.mac_prefix,
+        network_size: config.network_size,
+        im_drivers: names(DriverClass::Im),
+        vmm_drivers: names(DriverClass::Vmm),
+        tm_drivers: names(DriverClass::Tm),
+        hypervisor_mem: config.scheduler.hypervisor_mem,
+        image_dir: config.data_dir.join("images"),
+    }
+}
+
+/// Creates oneadmin on an empty user pool, with `CLOUDGATE_ADMIN_PASSWORD`
+/// or a generated password, and writes `oneadmin:<password>` to
+/// `<data dir>/one_auth` (mode 0600) for the CLI.
+fn first_start(core: &Core, data_dir: &Path) -> Result<(), String> {
+    let given = std::env::var("CLOUDGATE_ADMIN_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty());
+    let password = given
+        .clone()
+        .unwrap_or_else(|| Alphanumeric.sample_string(&mut rand::thread_rng(), 20));
+    if !core
+        .users()
+        .ensure_admin(&password)
+        .map_err(|e| e.to_string())?
+    {
+        return Ok(());
+    }
+    let path = data_dir.join(ONE_AUTH_FILE);
+    write_private(&path, &format!("oneadmin:{password}\n"))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    if given.is_some() {
+        println!(
+            "created oneadmin with CLOUDGATE_ADMIN_PASSWORD; credentials in {}",
+            path.display()
+        );
+    } else {
+        // Shown this once; afterwards only the file has it.
+        println!(
+            "created oneadmin with password {password} (also in {})",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// The host a fresh installation starts with, so that a VM reaches
+/// RUNNING with nothing else installed (DESIGN.md, "Runtime").
+pub const FIRST_HOST: &str = "localhost";
+
+/// Registers [`FIRST_HOST`] on the `dummy` drivers at the first start.
+/// "First start" for hosts means: no host id was ever given out (the host
+/// pool's id counter in the database is untouched). So the host comes with
+/// a new data dir, also when the previous start stopped between creating
+/// oneadmin and registering it, but never comes back once the
+/// administrator has deleted it. A config that loads no `dummy` driver
+/// gets no such host (with a warning): there is nothing to run it with.
+fn first_host(core: &Core) -> Result<(), String> {
+    match core
+        .hosts()
+        .ensure_first_host(FIRST_HOST, "dummy", "dummy", "dummy")
+    {
+        Ok(Some(host)) => {
+            tracing::info!(
+                "registered host {} (id {}) on the dummy drivers",
+                host.name,
+                host.id
+            );
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(e @ crate::core::Error::Invalid { .. }) => {
+            tracing::warn!("not registering host {FIRST_HOST}: {e}");
+            Ok(())
+        }
+        Err(e) => Err(format!("cannot register host {FIRST_HOST}: {e}")),
+    }
+}
+
+/// Writes a file only its owner can read, whole or not at all: a temporary
+/// file created with mode 0600, synced, then renamed into place.
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    file.write_all(content.as_bytes())?;
+    file.sync_all()?;
+    fs::rename(&tmp, path)
+}

@@ -1,0 +1,145 @@
+//! The `cloudgate` binary: parses the command line and hands over to
+//! `cloudgate::cli`. No logic lives here.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use cloudgate::cli::hosts::{self, HostCommand};
+use cloudgate::cli::images::{self, ImageCommand};
+use cloudgate::cli::serve::{self, ServeOptions};
+use cloudgate::cli::users::{self, UserCommand};
+use cloudgate::cli::vnets::{self, VnetCommand};
+use cloudgate::config::{Config, DebugLevel};
+
+/// A private-cloud manager with OpenNebula's OCCI and the EC2 Query API.
+#[derive(Parser)]
+#[command(name = "cloudgate", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (defaults: config/cloudgate.conf if present, data in
+    /// ./var, listening on 127.0.0.1:4567).
+    Serve {
+        /// Config file (OpenNebula template syntax; an oned.conf loads too).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Data directory: database, images, one_auth.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Address and port to listen on (port 0 picks a free one).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Work with config files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Manage users (OpenNebula's oneuser), through the server's /v1 API.
+    #[command(after_help = cloudgate::cli::client::EXIT_CODES)]
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage hosts (OpenNebula's onehost), through the server's /v1 API.
+    #[command(after_help = cloudgate::cli::client::EXIT_CODES)]
+    Host {
+        #[command(subcommand)]
+        command: HostCommand,
+    },
+    /// Manage the image repository, through the server's /v1 API.
+    #[command(after_help = cloudgate::cli::client::EXIT_CODES)]
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+    /// Manage virtual networks (OpenNebula's onevnet), through the server's
+    /// /v1 API.
+    #[command(after_help = cloudgate::cli::client::EXIT_CODES)]
+    Vnet {
+        #[command(subcommand)]
+        command: VnetCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check a config file: exit 0 with a summary, or 1 with
+    /// FILE:line:col: what is wrong.
+    Check {
+        /// The file to check (default config/cloudgate.conf).
+        file: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Serve {
+            config,
+            data_dir,
+            listen,
+        } => {
+            let opts = ServeOptions {
+                config,
+                data_dir,
+                listen,
+            };
+            let (config, warnings) = match serve::load_config(&opts) {
+                Ok(loaded) => loaded,
+                Err(message) => return fail(&message),
+            };
+            init_logging(config.debug_level);
+            for warning in warnings {
+                tracing::warn!("{warning}");
+            }
+            match serve::run(config) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(message) => fail(&message),
+            }
+        }
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => {
+            let file = file.unwrap_or_else(|| PathBuf::from(serve::DEFAULT_CONFIG));
+            match Config::load(&file) {
+                Ok((config, warnings)) => {
+                    for warning in &warnings {
+                        eprintln!("{warning}");
+                    }
+                    println!("{}: OK: {}", file.display(), config.summary());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e.to_string()),
+            }
+        }
+        Command::User { command } => users::run(command),
+        Command::Host { command } => hosts::run(command),
+        Command::Image { command } => images::run(command),
+        Command::Vnet { command } => vnets::run(command),
+    }
+}
+
+/// One clear line on stderr and a non-zero exit. The message is printed
+/// as is, so a config error reads `FILE:line:col: what is wrong`.
+fn fail(message: &str) -> ExitCode {
+    eprintln!("{message}");
+    ExitCode::FAILURE
+}
+
+/// DEBUG_LEVEL 0..3 is error, warn, info, debug; `RUST_LOG` overrides it.
+fn init_logging(debug_level: DebugLevel) {
+    let level = debug_level.tracing_level().as_str().to_ascii_lowercase();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{level},actix_server=warn"))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,111 @@
+//! Versioned schema migrations. The schema version lives in SQLite's
+//! `user_version`; each migration runs once, in its own transaction, in
+//! order. Never edit a released migration: add the next one.
+
+use rusqlite::Connection;
+
+use super::db_error;
+use crate::core::{Error, Result};
+
+/// The migrations, oldest first; migration `i` brings the schema to
+/// version `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: every pool (spec/CORE.md §8.2-8.3). Objects keep their full
+    // description in `body` (JSON); the columns beside it are what queries
+    // and constraints need.
+    "
+    CREATE TABLE pool_control (
+        pool    TEXT PRIMARY KEY,
+        last_id INTEGER NOT NULL
+    );
+    CREATE TABLE users (
+        id       INTEGER PRIMARY KEY,
+        name     TEXT NOT NULL UNIQUE,
+        password TEXT NOT NULL,
+        enabled  INTEGER NOT NULL
+    );
+    CREATE TABLE hosts (
+        id            INTEGER PRIMARY KEY,
+        name          TEXT NOT NULL UNIQUE,
+        state         INTEGER NOT NULL,
+        im_mad        TEXT NOT NULL,
+        vm_mad        TEXT NOT NULL,
+        tm_mad        TEXT NOT NULL,
+        last_mon_time INTEGER NOT NULL DEFAULT 0,
+        body          TEXT NOT NULL
+    );
+    CREATE TABLE vnets (
+        id     INTEGER PRIMARY KEY,
+        uid    INTEGER NOT NULL REFERENCES users(id),
+        name   TEXT NOT NULL,
+        public INTEGER NOT NULL DEFAULT 0,
+        body   TEXT NOT NULL,
+        UNIQUE (name, uid)
+    );
+    CREATE TABLE images (
+        id         INTEGER PRIMARY KEY,
+        uid        INTEGER NOT NULL REFERENCES users(id),
+        name       TEXT NOT NULL,
+        state      INTEGER NOT NULL,
+        public     INTEGER NOT NULL DEFAULT 0,
+        persistent INTEGER NOT NULL DEFAULT 0,
+        body       TEXT NOT NULL,
+        UNIQUE (name, uid)
+    );
+    CREATE TABLE vms (
+        id        INTEGER PRIMARY KEY,
+        uid       INTEGER NOT NULL REFERENCES users(id),
+        name      TEXT NOT NULL,
+        state     INTEGER NOT NULL,
+        lcm_state INTEGER NOT NULL,
+        host_id   INTEGER REFERENCES hosts(id),
+        body      TEXT NOT NULL
+    );
+    CREATE INDEX vms_by_owner ON vms (uid);
+    CREATE TABLE leases (
+        vnet_id INTEGER NOT NULL REFERENCES vnets(id) ON DELETE CASCADE,
+        ip      TEXT NOT NULL,
+        mac     TEXT NOT NULL,
+        vm_id   INTEGER REFERENCES vms(id),
+        PRIMARY KEY (vnet_id, ip),
+        UNIQUE (vnet_id, mac)
+    );
+    CREATE TABLE vm_history (
+        vm_id INTEGER NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+        seq   INTEGER NOT NULL,
+        body  TEXT NOT NULL,
+        PRIMARY KEY (vm_id, seq)
+    );
+    ",
+];
+
+/// The schema version this build writes.
+pub const LATEST: u32 = MIGRATIONS.len() as u32;
+
+/// The database's schema version.
+pub fn current(conn: &Connection) -> Result<u32> {
+    conn.query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(db_error)
+}
+
+/// Brings the schema to [`LATEST`]. A database newer than this build is
+/// refused rather than guessed at.
+pub fn apply(conn: &mut Connection) -> Result<()> {
+    let mut version = current(conn)?;
+    if version > LATEST {
+        return Err(Error::Internal(format!(
+            "the database has schema version {version}, newer than this cloudgate's {LATEST}"
+        )));
+    }
+    while version < LATEST {
+        let tx = conn.transaction().map_err(db_error)?;
+        tx.execute_batch(MIGRATIONS[version as usize])
+            .map_err(db_error)?;
+        version += 1;
+        // PRAGMA takes no bound parameters; the value is our own integer.
+        tx.execute_batch(&format!("PRAGMA user_version = {version}"))
+            .map_err(db_error)?;
+        tx.commit().map_err(db_error)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,206 @@
+//! SQLite storage: the schema with its versioned migrations, and the
+//! implementation of [`crate::core::ports::Store`].
+//!
+//! May use: `crate::core`. Every write is one transaction committed with
+//! `synchronous=FULL` in WAL mode, so a change the caller was told about
+//! survives a `kill -9` or a power cut.
+
+mod hosts;
+mod images;
+mod migrations;
+mod users;
+mod vnets;
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use crate::core::ports::{Pool, Store, Tx};
+use crate::core::host::Host;
+use crate::core::image::Image;
+use crate::core::user::User;
+use crate::core::vnet::{Lease, VirtualNetwork, VnetInfo};
+use crate::core::{Error, Result};
+
+/// The SQLite file's name inside the data dir (OpenNebula's `var/one.db`).
+pub const DB_FILE: &str = "one.db";
+
+/// A SQLite database holding every pool.
+pub struct SqliteStore {
+    /// One connection: SQLite takes one writer at a time anyway, and the
+    /// pools answer reads from memory.
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema
+    /// up to date.
+    pub fn open(path: &Path) -> Result<Self> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| {
+            Error::Internal(format!("cannot open database {}: {e}", path.display()))
+        })?;
+        Self::init(conn)
+    }
+
+    /// An in-memory database, for tests.
+    pub fn open_in_memory() -> Result<Self> {
+        Self::init(Connection::open_in_memory().map_err(db_error)?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Self> {
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA busy_timeout = 5000;",
+        )
+        .map_err(db_error)?;
+        migrations::apply(&mut conn)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The schema version now in the database.
+    pub fn schema_version(&self) -> Result<u32> {
+        migrations::current(&*self.lock()?)
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>> {
+        self.conn
+            .lock()
+            .map_err(|_| Error::Internal("database lock poisoned".into()))
+    }
+}
+
+impl Store for SqliteStore {
+    fn write_dyn(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
+        let mut conn = self.lock()?;
+        // IMMEDIATE takes the write lock at once, so a transaction never
+        // fails half-way for want of it.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_error)?;
+        let mut sql_tx = SqlTx { tx: &tx };
+        work(&mut sql_tx)?;
+        // Dropping an uncommitted rusqlite transaction rolls it back, so
+        // the `?` above leaves nothing behind.
+        tx.commit().map_err(db_error)
+    }
+
+    fn load_users(&self) -> Result<Vec<User>> {
+        users::load(&*self.lock()?)
+    }
+
+    fn load_images(&self) -> Result<Vec<Image>> {
+        images::load(&*self.lock()?)
+    }
+
+    fn load_hosts(&self) -> Result<Vec<Host>> {
+        hosts::load(&*self.lock()?)
+    }
+
+    fn load_vnets(&self) -> Result<Vec<VnetInfo>> {
+        vnets::load(&*self.lock()?)
+    }
+}
+
+/// The [`Tx`] handed to core code inside [`Store::write_dyn`].
+struct SqlTx<'a> {
+    tx: &'a rusqlite::Transaction<'a>,
+}
+
+impl Tx for SqlTx<'_> {
+    fn next_id(&mut self, pool: Pool) -> Result<u64> {
+        let name = pool_name(pool);
+        let last: Option<i64> = self
+            .tx
+            .query_row(
+                "SELECT last_id FROM pool_control WHERE pool = ?1",
+                [name],
+                |row| row.get(0),
+            )
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                other => Err(other),
+            })
+            .map_err(db_error)?;
+        let next = last.map_or(0, |l| l + 1);
+        self.tx
+            .execute(
+                "INSERT INTO pool_control (pool, last_id) VALUES (?1, ?2)
+                 ON CONFLICT(pool) DO UPDATE SET last_id = excluded.last_id",
+                rusqlite::params![name, next],
+            )
+            .map_err(db_error)?;
+        u64::try_from(next).map_err(|_| Error::Internal(format!("negative id in {name}")))
+    }
+
+    fn put_user(&mut self, user: &User) -> Result<()> {
+        users::put(self.tx, user)
+    }
+
+    fn delete_user(&mut self, id: u64) -> Result<()> {
+        users::delete(self.tx, id)
+    }
+
+    fn put_image(&mut self, image: &Image) -> Result<()> {
+        images::put(self.tx, image)
+    }
+
+    fn delete_image(&mut self, id: u64) -> Result<()> {
+        images::delete(self.tx, id)
+    }
+
+    fn put_host(&mut self, host: &Host) -> Result<()> {
+        hosts::put(self.tx, host)
+    }
+
+    fn delete_host(&mut self, id: u64) -> Result<()> {
+        hosts::delete(self.tx, id)
+    }
+
+    fn put_vnet(&mut self, vnet: &VirtualNetwork) -> Result<()> {
+        vnets::put(self.tx, vnet)
+    }
+
+    fn delete_vnet(&mut self, id: u64) -> Result<()> {
+        vnets::delete(self.tx, id)
+    }
+
+    fn put_lease(&mut self, lease: &Lease) -> Result<()> {
+        vnets::put_lease(self.tx, lease)
+    }
+
+    fn release_lease(&mut self, lease: &Lease) -> Result<()> {
+        vnets::release_lease(self.tx, lease)
+    }
+}
+
+fn pool_name(pool: Pool) -> &'static str {
+    match pool {
+        Pool::Users => "users",
+        Pool::Images => "images",
+        Pool::Hosts => "hosts",
+        Pool::Vnets => "vnets",
+    }
+}
+
+/// SQLite errors are internal: the user is told that something failed,
+/// the log gets the detail.
+fn db_error(e: rusqlite::Error) -> Error {
+    Error::Internal(format!("database: {e}"))
+}
+
+/// An id as SQLite's signed integer.
+fn sql_id(id: u64) -> Result<i64> {
+    i64::try_from(id).map_err(|_| Error::Internal(format!("id {id} does not fit the database")))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,55 @@
+//! The `users` table.
+
+use rusqlite::{params, Connection};
+
+use super::{db_error, sql_id};
+use crate::core::user::User;
+use crate::core::{Error, Result};
+
+pub(super) fn load(conn: &Connection) -> Result<Vec<User>> {
+    let mut stmt = conn
+        .prepare("SELECT id, name, password, enabled FROM users ORDER BY id")
+        .map_err(db_error)?;
+    let rows = stmt
+        .query_map([], |row| {
+            Ok(User {
+                id: row.get::<_, i64>(0)? as u64,
+                name: row.get(1)?,
+                password: row.get(2)?,
+                enabled: row.get(3)?,
+            })
+        })
+        .map_err(db_error)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(db_error)
+}
+
+pub(super) fn put(conn: &Connection, user: &User) -> Result<()> {
+    conn.execute(
+        "INSERT INTO users (id, name, password, enabled) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(id) DO UPDATE SET name = excluded.name,
+             password = excluded.password, enabled = excluded.enabled",
+        params![sql_id(user.id)?, user.name, user.password, user.enabled],
+    )
+    .map_err(|e| match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Error::Conflict(format!("user {} already exists", user.name))
+        }
+        other => db_error(other),
+    })?;
+    Ok(())
+}
+
+pub(super) fn delete(conn: &Connection, id: u64) -> Result<()> {
+    conn.execute("DELETE FROM users WHERE id = ?1", [sql_id(id)?])
+        .map_err(|e| match e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Error::Conflict(format!("user {id} still owns objects"))
+            }
+            other => db_error(other),
+        })?;
+    Ok(())
+}
