@@ -1,0 +1,568 @@
+//! Running one command somewhere: the transport under the action protocol
+//! (STYLE.md §1.8, spec/DRIVERS.md §0 "Transport", §1.4 styles 1–4).
+//!
+//! What lives here: the [`Transport`] trait (program, arguments, stdin,
+//! environment and timeout in; exit, stdout and stderr out) and [`Local`],
+//! which runs everything on this machine in its own process group and kills
+//! the whole group on timeout. An SSH transport (one reused ControlMaster
+//! connection per host, remotes synced on exit 42) implements the same trait
+//! later; nothing above this file changes when it does.
+//!
+//! Knows nothing of VMs, drivers or actions. May use: std and `nix` only.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+
+/// Where a command runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Site {
+    /// On the front-end, the machine cloudgate runs on (TM scripts, local
+    /// actions, local hooks).
+    FrontEnd,
+    /// On a host, by the name ssh connects to.
+    Host(String),
+}
+
+impl fmt::Display for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Site::FrontEnd => f.write_str("front-end"),
+            Site::Host(host) => f.write_str(host),
+        }
+    }
+}
+
+/// What to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Program {
+    /// A driver script by its path relative to the remotes directory
+    /// (`vmm/kvm/deploy`); the transport knows where the remotes are on
+    /// each side (`REMOTES_DIR` here, `SCRIPTS_REMOTE_DIR` on hosts).
+    Script(PathBuf),
+    /// An absolute path (hooks).
+    Path(PathBuf),
+}
+
+impl fmt::Display for Program {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Program::Script(path) | Program::Path(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// One command to run.
+#[derive(Clone, Debug)]
+pub struct Command {
+    /// The program.
+    pub program: Program,
+    /// Its arguments, each one argv element (no shell re-splitting).
+    pub args: Vec<String>,
+    /// Written to its stdin, which is then closed; `None`: stdin is
+    /// `/dev/null`.
+    pub stdin: Option<Vec<u8>>,
+    /// Environment variables added to the inherited environment.
+    pub env: Vec<(String, String)>,
+    /// How long it may run, output included.
+    pub timeout: Duration,
+}
+
+/// How a command ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// It exited with this status.
+    Code(i32),
+    /// A signal it did not send itself to ended it.
+    Signal(i32),
+    /// It outlived its timeout and was killed.
+    TimedOut,
+}
+
+/// What a command left behind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Output {
+    /// How it ended.
+    pub exit: Exit,
+    /// Its standard output, the first [`Local::output_cap`] bytes.
+    pub stdout: Vec<u8>,
+    /// Its standard error, the last [`Local::output_cap`] bytes (the end is
+    /// where the error is).
+    pub stderr: Vec<u8>,
+}
+
+/// Why a command could not be run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The program is not there, or not executable (OpenNebula's exit 42).
+    #[error("{0} not found or not executable")]
+    NotFound(String),
+    /// Starting or watching the process failed.
+    #[error("cannot run {program}: {source}")]
+    Io {
+        /// The program.
+        program: String,
+        /// What the system said.
+        source: io::Error,
+    },
+}
+
+/// Runs commands. Implementations must be usable from many threads at once.
+pub trait Transport: Send + Sync {
+    /// Runs `command` at `site` and waits for it (at most its timeout plus
+    /// a short grace for killing it).
+    fn run(&self, site: &Site, command: &Command) -> Result<Output, TransportError>;
+}
+
+/// Runs every command on this machine, whatever the site: the transport for
+/// the front-end, and for every host until SSH exists (the dummy drivers'
+/// hosts are not real anyway).
+///
+/// Each command is the leader of its own process group, so that a timeout
+/// kills what it started too: SIGTERM to the group, then SIGKILL after
+/// [`grace`](Self::grace).
+#[derive(Clone, Debug)]
+pub struct Local {
+    remotes: PathBuf,
+    grace: Duration,
+    output_cap: usize,
+}
+
+impl Local {
+    /// Default time between SIGTERM and SIGKILL on a timeout.
+    pub const DEFAULT_GRACE: Duration = Duration::from_secs(3);
+    /// Default bytes kept of each of stdout and stderr.
+    pub const DEFAULT_OUTPUT_CAP: usize = 1 << 20;
+
+    /// A local transport finding driver scripts under `remotes`
+    /// (`REMOTES_DIR`).
+    pub fn new(remotes: impl Into<PathBuf>) -> Self {
+        Local {
+            remotes: remotes.into(),
+            grace: Self::DEFAULT_GRACE,
+            output_cap: Self::DEFAULT_OUTPUT_CAP,
+        }
+    }
+
+    /// Sets the time between SIGTERM and SIGKILL on a timeout.
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Sets how many bytes of stdout (the first) and stderr (the last) are
+    /// kept; the rest is read and dropped so the command never blocks.
+    pub fn output_cap(mut self, bytes: usize) -> Self {
+        self.output_cap = bytes.max(1);
+        self
+    }
+
+    /// The remotes directory scripts are found in.
+    pub fn remotes(&self) -> &Path {
+        &self.remotes
+    }
+
+    /// The file `program` names, if it is an executable file.
+    fn resolve(&self, program: &Program) -> Result<PathBuf, TransportError> {
+        let path = match program {
+            Program::Script(relative) => self.remotes.join(relative),
+            Program::Path(path) => path.clone(),
+        };
+        let executable = std::fs::metadata(&path)
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false);
+        if executable {
+            Ok(path)
+        } else {
+            Err(TransportError::NotFound(program.to_string()))
+        }
+    }
+
+    /// Ends a command that outlived its timeout: SIGTERM to its group,
+    /// up to `grace` for the leader to go, then SIGKILL to whatever is left
+    /// of the group (children that ignored or survived the SIGTERM).
+    fn kill_group(&self, group: Pid, status: &Receiver<io::Result<ExitStatus>>) {
+        // ESRCH (the group is already gone) is the outcome we want anyway.
+        let _ = killpg(group, Signal::SIGTERM);
+        let leader_gone = status.recv_timeout(self.grace).is_ok();
+        let _ = killpg(group, Signal::SIGKILL);
+        if !leader_gone {
+            // SIGKILL cannot be ignored; the bound only guards against a
+            // process stuck in the kernel (uninterruptible sleep).
+            let _ = status.recv_timeout(self.grace.max(Duration::from_secs(1)));
+        }
+    }
+}
+
+impl Transport for Local {
+    fn run(&self, _site: &Site, command: &Command) -> Result<Output, TransportError> {
+        let path = self.resolve(&command.program)?;
+        let io_error = |source| TransportError::Io {
+            program: command.program.to_string(),
+            source,
+        };
+        let mut child = std::process::Command::new(&path)
+            .args(&command.args)
+            .envs(command.env.iter().map(|(k, v)| (k, v)))
+            .stdin(if command.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own group: a timeout must reach the children it started.
+            .process_group(0)
+            .spawn()
+            .map_err(io_error)?;
+        let started = Instant::now();
+        let group = Pid::from_raw(
+            i32::try_from(child.id())
+                .map_err(|_| io_error(io::Error::other("process id out of range")))?,
+        );
+
+        if let (Some(data), Some(mut pipe)) = (command.stdin.clone(), child.stdin.take()) {
+            // A script that does not read its stdin must not block us: the
+            // writer gets EPIPE when it exits and the thread ends.
+            thread::spawn(move || {
+                let _ = pipe.write_all(&data);
+            });
+        }
+        let stdout = child
+            .stdout
+            .take()
+            .map(|pipe| collect(pipe, self.output_cap, Keep::Head));
+        let stderr = child
+            .stderr
+            .take()
+            .map(|pipe| collect(pipe, self.output_cap, Keep::Tail));
+        let (status_tx, status_rx) = mpsc::channel();
+        thread::spawn(move || {
+            let _ = status_tx.send(child.wait());
+        });
+
+        let deadline = started + command.timeout;
+        let mut exit = match status_rx.recv_timeout(command.timeout) {
+            Ok(Ok(status)) => exit_of(status),
+            Ok(Err(e)) => {
+                let _ = killpg(group, Signal::SIGKILL);
+                return Err(io_error(e));
+            }
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                self.kill_group(group, &status_rx);
+                Exit::TimedOut
+            }
+        };
+
+        // The output is complete when every process holding the pipes has
+        // closed them. A background child left running can keep them open:
+        // give it until the deadline, then kill the group like a timeout.
+        let output_deadline = match exit {
+            Exit::TimedOut => Instant::now() + self.grace,
+            _ => deadline,
+        };
+        let mut take = |pipe: Option<Receiver<Vec<u8>>>| -> Vec<u8> {
+            let Some(pipe) = pipe else {
+                return Vec::new();
+            };
+            let wait = output_deadline.saturating_duration_since(Instant::now());
+            match pipe.recv_timeout(wait) {
+                Ok(bytes) => bytes,
+                Err(_) => {
+                    if exit != Exit::TimedOut {
+                        exit = Exit::TimedOut;
+                    }
+                    let _ = killpg(group, Signal::SIGKILL);
+                    pipe.recv_timeout(self.grace).unwrap_or_default()
+                }
+            }
+        };
+        let stdout = take(stdout);
+        let stderr = take(stderr);
+        Ok(Output {
+            exit,
+            stdout,
+            stderr,
+        })
+    }
+}
+
+/// How a finished process ended.
+fn exit_of(status: ExitStatus) -> Exit {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => Exit::Code(code),
+        (None, Some(signal)) => Exit::Signal(signal),
+        // Neither a code nor a signal does not happen on Unix.
+        (None, None) => Exit::Code(-1),
+    }
+}
+
+/// Which part of an over-long stream is kept.
+#[derive(Clone, Copy)]
+enum Keep {
+    /// The first bytes (an answer starts at the beginning).
+    Head,
+    /// The last bytes (an error message is at the end).
+    Tail,
+}
+
+/// Reads `pipe` to its end on a thread, keeping at most `cap` bytes; the
+/// bytes arrive on the returned channel when the pipe closes.
+fn collect(mut pipe: impl Read + Send + 'static, cap: usize, keep: Keep) -> Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut kept = Vec::new();
+        let mut chunk = [0u8; 8192];
+        loop {
+            let n = match pipe.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            };
+            match keep {
+                Keep::Head => {
+                    let room = cap.saturating_sub(kept.len());
+                    kept.extend_from_slice(&chunk[..n.min(room)]);
+                }
+                Keep::Tail => {
+                    kept.extend_from_slice(&chunk[..n]);
+                    // Trim in batches, not on every read.
+                    if kept.len() > 2 * cap {
+                        kept.drain(..kept.len() - cap);
+                    }
+                }
+            }
+        }
+        if kept.len() > cap {
+            kept.drain(..kept.len() - cap);
+        }
+        let _ = tx.send(kept);
+    });
+    rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drivers::testutil::script;
+    use std::fs;
+
+    fn command(name: &str, args: &[&str], timeout: Duration) -> Command {
+        Command {
+            program: Program::Script(PathBuf::from(name)),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            stdin: None,
+            env: Vec::new(),
+            timeout,
+        }
+    }
+
+    /// True when `pid` no longer runs: gone, or a zombie nobody reaped yet
+    /// (containers whose init does not reap).
+    fn is_gone(pid: i32) -> bool {
+        match fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => true,
+            Ok(stat) => stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .is_some_and(|state| state == "Z" || state == "X"),
+        }
+    }
+
+    fn wait_for_pid(file: &Path) -> i32 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(pid) = fs::read_to_string(file)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+            {
+                return pid;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the script never wrote its child's pid"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn runs_with_args_env_and_stdin() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        script(
+            dir.path(),
+            "echo",
+            "echo \"$1|$2|$GREETING\"; cat; echo oops >&2; exit 3",
+        );
+        let mut cmd = command("echo", &["a b", "c"], Duration::from_secs(10));
+        cmd.env.push(("GREETING".into(), "hi".into()));
+        cmd.stdin = Some(b"from stdin\n".to_vec());
+        let out = Local::new(dir.path())
+            .run(&Site::Host("node1".into()), &cmd)
+            .expect("runs");
+        assert_eq!(out.exit, Exit::Code(3));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "a b|c|hi\nfrom stdin\n"
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "oops\n");
+    }
+
+    #[test]
+    fn missing_or_non_executable_script_is_not_found() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(dir.path().join("plain"), "#!/bin/sh\n").expect("write");
+        let local = Local::new(dir.path());
+        for name in ["absent", "plain"] {
+            let err = local
+                .run(&Site::FrontEnd, &command(name, &[], Duration::from_secs(5)))
+                .expect_err("not runnable");
+            assert!(matches!(err, TransportError::NotFound(_)), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn signal_exit_is_reported() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        script(dir.path(), "die", "kill -9 $$");
+        let out = Local::new(dir.path())
+            .run(
+                &Site::FrontEnd,
+                &command("die", &[], Duration::from_secs(10)),
+            )
+            .expect("runs");
+        assert_eq!(out.exit, Exit::Signal(9));
+    }
+
+    #[test]
+    fn timeout_kills_the_whole_group() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pid_file = dir.path().join("child.pid");
+        script(
+            dir.path(),
+            "slow",
+            &format!(
+                "sleep 60 &\necho $! > {}\necho started\nwait",
+                pid_file.display()
+            ),
+        );
+        let out = Local::new(dir.path())
+            .grace(Duration::from_millis(300))
+            .run(
+                &Site::FrontEnd,
+                &command("slow", &[], Duration::from_secs(1)),
+            )
+            .expect("runs");
+        assert_eq!(out.exit, Exit::TimedOut);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "started\n");
+        let child = wait_for_pid(&pid_file);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !is_gone(child) {
+            assert!(
+                Instant::now() < deadline,
+                "child {child} survived the timeout"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn timeout_kills_children_that_ignore_sigterm() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pid_file = dir.path().join("child.pid");
+        // An ignored signal stays ignored across fork and exec, so the
+        // sleep ignores SIGTERM too: only the SIGKILL after the grace ends it.
+        script(
+            dir.path(),
+            "stubborn",
+            &format!(
+                "trap '' TERM\nsleep 60 &\necho $! > {}\nwait",
+                pid_file.display()
+            ),
+        );
+        let out = Local::new(dir.path())
+            .grace(Duration::from_millis(300))
+            .run(
+                &Site::FrontEnd,
+                &command("stubborn", &[], Duration::from_secs(1)),
+            )
+            .expect("runs");
+        assert_eq!(out.exit, Exit::TimedOut);
+        let child = wait_for_pid(&pid_file);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !is_gone(child) {
+            assert!(Instant::now() < deadline, "child {child} survived SIGKILL");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn background_child_holding_stdout_is_killed_at_the_deadline() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pid_file = dir.path().join("child.pid");
+        script(
+            dir.path(),
+            "leaky",
+            &format!("sleep 60 &\necho $! > {}\necho done", pid_file.display()),
+        );
+        let out = Local::new(dir.path())
+            .grace(Duration::from_millis(300))
+            .run(
+                &Site::FrontEnd,
+                &command("leaky", &[], Duration::from_secs(1)),
+            )
+            .expect("runs");
+        assert_eq!(out.exit, Exit::TimedOut);
+        let child = wait_for_pid(&pid_file);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !is_gone(child) {
+            assert!(Instant::now() < deadline, "child {child} survived");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn output_is_capped_keeping_stdout_head_and_stderr_tail() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        script(
+            dir.path(),
+            "chatty",
+            "i=0; while [ $i -lt 2000 ]; do echo \"out $i\"; echo \"err $i\" >&2; i=$((i+1)); done",
+        );
+        let out = Local::new(dir.path())
+            .output_cap(64)
+            .run(
+                &Site::FrontEnd,
+                &command("chatty", &[], Duration::from_secs(20)),
+            )
+            .expect("runs");
+        assert_eq!(out.exit, Exit::Code(0));
+        assert_eq!(out.stdout.len(), 64);
+        assert!(out.stdout.starts_with(b"out 0\nout 1\n"));
+        assert_eq!(out.stderr.len(), 64);
+        assert!(out.stderr.ends_with(b"err 1999\n"));
+    }
+
+    #[test]
+    fn stdin_not_read_does_not_block() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        script(dir.path(), "deaf", "echo ok");
+        let mut cmd = command("deaf", &[], Duration::from_secs(10));
+        cmd.stdin = Some(vec![b'x'; 1 << 20]);
+        let out = Local::new(dir.path())
+            .run(&Site::FrontEnd, &cmd)
+            .expect("runs");
+        assert_eq!(out.exit, Exit::Code(0));
+        assert_eq!(out.stdout, b"ok\n");
+    }
+}
