@@ -37,7 +37,8 @@ fn auth_matrix() {
     let digest_upper = digest.to_uppercase();
 
     // (who, expected status)
-    let cases: Vec<(&str, Option<(&str, &str)>, u16)> = vec![
+    type Case<'a> = (&'a str, Option<(&'a str, &'a str)>, u16);
+    let cases: Vec<Case> = vec![
         ("no header", None, 401),
         ("wrong password", Some((&name, "nope")), 401),
         ("unknown user", Some(("no-such-user-xyz", "secret1")), 401),
