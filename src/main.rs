@@ -10,6 +10,7 @@ use cloudgate::cli::hosts::{self, HostCommand};
 use cloudgate::cli::images::{self, ImageCommand};
 use cloudgate::cli::serve::{self, ServeOptions};
 use cloudgate::cli::users::{self, UserCommand};
+use cloudgate::cli::vms::{self, VmCommand};
 use cloudgate::cli::vnets::{self, VnetCommand};
 use cloudgate::config::{Config, DebugLevel};
 
@@ -65,6 +66,13 @@ enum Command {
     Vnet {
         #[command(subcommand)]
         command: VnetCommand,
+    },
+    /// Manage virtual machines (OpenNebula's onevm), through the server's
+    /// /v1 API.
+    #[command(after_help = cloudgate::cli::client::EXIT_CODES)]
+    Vm {
+        #[command(subcommand)]
+        command: VmCommand,
     },
 }
 
@@ -122,6 +130,7 @@ fn main() -> ExitCode {
         Command::Host { command } => hosts::run(command),
         Command::Image { command } => images::run(command),
         Command::Vnet { command } => vnets::run(command),
+        Command::Vm { command } => vms::run(command),
     }
 }
 
@@ -141,5 +150,9 @@ fn init_logging(debug_level: DebugLevel) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // When stderr is a pipe whose reader is gone, reporting the failed
+        // write would panic (eprintln! to the same broken stderr) in
+        // whatever thread logged, e.g. the task that stops the server.
+        .log_internal_errors(false)
         .init();
 }

@@ -23,6 +23,7 @@ pub struct Server {
     _tmp: Option<tempfile::TempDir>,
     log: Arc<Mutex<String>>,
     extra_args: Vec<String>,
+    extra_env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -33,6 +34,12 @@ impl Server {
 
     /// A fresh server with extra `serve` arguments (e.g. `--config F`).
     pub fn start_with(args: &[&str]) -> Server {
+        Self::start_with_env(args, &[])
+    }
+
+    /// A fresh server with extra `serve` arguments and environment
+    /// variables (e.g. `CLOUDGATE_SSH_CONFIG` for the real-host tests).
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
         let tmp = tempfile::tempdir().expect("temp dir");
         let data_dir = tmp.path().join("var");
         let mut server = Server {
@@ -42,6 +49,10 @@ impl Server {
             _tmp: Some(tmp),
             log: Arc::new(Mutex::new(String::new())),
             extra_args: args.iter().map(|s| s.to_string()).collect(),
+            extra_env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         server.spawn();
         server
@@ -61,7 +72,11 @@ impl Server {
             .arg("--listen")
             .arg("127.0.0.1:0")
             .args(&self.extra_args)
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .env("CLOUDGATE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            // The shared server is a static, never dropped: it must stop by
+            // itself when the test binary exits.
+            .env("CLOUDGATE_EXIT_WITH_PARENT", "1")
             .env("RUST_LOG", "info")
             // Run where no config/cloudgate.conf is, unless a test names one.
             .current_dir(self.data_dir.parent().expect("data dir has a parent"))
