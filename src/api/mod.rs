@@ -4,7 +4,9 @@
 //! May use: `crate::api::*`, `crate::core`, `crate::auth`, `crate::config`.
 
 pub mod common;
+pub mod ec2;
 pub mod native;
+pub mod occi;
 
 pub use common::AppState;
 
@@ -30,8 +32,12 @@ pub fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server>
         App::new()
             .app_data(state.clone())
             .configure(native::configure(state.body_limit))
+            .configure(occi::configure)
+            .configure(ec2::configure(&state.ec2.path_prefix))
             .route("/ui", web::get().to(dashboard))
             .route("/ui/", web::get().to(dashboard))
+            // Paths no front serves: a one-line text/plain 404.
+            .default_service(web::to(occi::not_found))
             .wrap_fn(|req, srv| {
                 let id = common::RequestId::next();
                 req.extensions_mut().insert(id.clone());

@@ -1,11 +1,19 @@
-//! Authentication: turns what a request carries (HTTP Basic now; EC2
-//! signatures with the EC2 front) into a [`Caller`].
+//! Authentication: turns what a request carries (HTTP Basic; EC2
+//! signatures V1, V2 and V4, spec/EC2.md §2, §3, §9) into a [`Caller`].
 //!
 //! May use: `crate::core` (to look users up). Every secret comparison is
 //! constant-time, and an unknown user fails exactly like a wrong password.
+//! Signatures are pure functions (`sigv2`, `sigv4`) checked with the
+//! published vectors; `ec2` picks the scheme and checks the time window
+//! against a clock given as a parameter.
 
 pub mod basic;
+pub mod ec2;
 mod password;
+pub mod secret;
+pub mod sigv2;
+pub mod sigv4;
+pub mod time;
 
 pub use password::verify_password;
 
@@ -28,6 +36,11 @@ pub enum Error {
     /// The user store could not be read.
     #[error("authentication is unavailable")]
     Unavailable,
+    /// A correctly signed request outside its time window: `Timestamp` or
+    /// `X-Amz-Date` too far from now, or `Expires` passed (EC2's
+    /// `RequestExpired`; Basic has no time window).
+    #[error("the request has expired")]
+    Expired,
 }
 
 /// The result of an authentication.

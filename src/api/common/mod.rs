@@ -3,11 +3,15 @@
 //!
 //! May use: `crate::core`.
 
+mod payload;
 mod request_id;
+mod settings;
 mod state;
 mod upload;
 
+pub use payload::sendable_body;
 pub use request_id::RequestId;
+pub use settings::{Ec2InstanceType, Ec2Settings, InstanceType, OcciDialect, OcciSettings};
 pub use state::AppState;
 pub use upload::{stream_upload, UploadError};
 

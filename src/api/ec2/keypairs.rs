@@ -1,0 +1,170 @@
+//! Key pairs (spec/EC2.md §6.7): CreateKeyPair (generated; the private
+//! key answered once, never stored), ImportKeyPair (an OpenSSH public
+//! key, base64-encoded as botocore sends blobs), DescribeKeyPairs and
+//! DeleteKeyPair. Each user has its own; RunInstances' `KeyName` puts the
+//! public key into the VM's context.
+//!
+//! May use: `crate::api::common`, `crate::core`, `super`.
+
+use actix_web::HttpResponse;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+use super::error::Ec2Error;
+use super::ids;
+use super::params::Params;
+use super::xml::{KeyPairItem, KeyPairResponse, KeyPairsResponse};
+use super::{Action, Ctx};
+use crate::api::common::blocking;
+use crate::core::keypair::{KeyPair, KeyType};
+use crate::core::{self, Kind};
+
+/// A key pair as EC2 shows it.
+fn item(pair: &KeyPair) -> KeyPairItem {
+    KeyPairItem {
+        id: pair.id,
+        name: pair.name.clone(),
+        fingerprint: pair.fingerprint.clone(),
+        key_type: pair.key_type.clone(),
+        created: i64::try_from(pair.created).unwrap_or(i64::MAX),
+        tags: Vec::new(),
+    }
+}
+
+/// A name already taken is EC2's `InvalidKeyPair.Duplicate`.
+fn duplicate(name: &str) -> impl FnOnce(core::Error) -> Ec2Error + '_ {
+    move |e| match e {
+        core::Error::Conflict(_) => Ec2Error::KeyPairDuplicate(name.to_string()),
+        other => other.into(),
+    }
+}
+
+/// `CreateKeyPair` with `KeyName` and `KeyType` (`rsa`, the default, or
+/// `ed25519`). The private key is in OpenSSH format.
+pub(super) async fn create(ctx: &Ctx<'_>, params: &Params) -> Result<HttpResponse, Ec2Error> {
+    let name = params.required("KeyName")?.to_string();
+    let key_type = match params.get("KeyType") {
+        None | Some("") => KeyType::Rsa,
+        Some(word) => KeyType::parse(word)?,
+    };
+    if params.flag("DryRun")? {
+        return Err(Ec2Error::DryRun);
+    }
+    let (core, caller, key_name) = (ctx.state.core.clone(), ctx.caller.clone(), name.clone());
+    let (pair, private) = blocking(move || core.keypairs().create(&caller, &key_name, key_type))
+        .await
+        .map_err(duplicate(&name))?;
+    Ok(ctx.reply(&KeyPairResponse {
+        action: Action::CreateKeyPair,
+        key: item(&pair),
+        material: Some(private),
+    }))
+}
+
+/// The key text of `PublicKeyMaterial`: base64 as botocore sends it, or
+/// the OpenSSH line itself from clients that do not encode it.
+fn material(text: &str) -> String {
+    STANDARD
+        .decode(text.trim())
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .unwrap_or_else(|| text.to_string())
+}
+
+/// `ImportKeyPair` with `KeyName` and `PublicKeyMaterial`.
+pub(super) async fn import(ctx: &Ctx<'_>, params: &Params) -> Result<HttpResponse, Ec2Error> {
+    let name = params.required("KeyName")?.to_string();
+    let key = material(params.required("PublicKeyMaterial")?);
+    if params.flag("DryRun")? {
+        return Err(Ec2Error::DryRun);
+    }
+    let (core, caller, key_name) = (ctx.state.core.clone(), ctx.caller.clone(), name.clone());
+    let pair = blocking(move || core.keypairs().import(&caller, &key_name, &key))
+        .await
+        .map_err(|e| match e {
+            core::Error::Invalid { field, reason } if field == "PublicKeyMaterial" => {
+                Ec2Error::KeyFormat(reason)
+            }
+            other => duplicate(&name)(other),
+        })?;
+    Ok(ctx.reply(&KeyPairResponse {
+        action: Action::ImportKeyPair,
+        key: item(&pair),
+        material: None,
+    }))
+}
+
+/// `DescribeKeyPairs` with `KeyName.N`, `KeyPairId.N` (each must name a
+/// key pair of the caller's) and `Filter.N` (`key-name`, `fingerprint`,
+/// `key-pair-id`, `key-type`).
+pub(super) fn describe(ctx: &Ctx<'_>, params: &Params) -> Result<HttpResponse, Ec2Error> {
+    let pairs = ctx.state.core.keypairs().list(&ctx.caller)?;
+    let names = params.list("KeyName");
+    let key_ids = params.list("KeyPairId");
+    for name in &names {
+        if !pairs.iter().any(|p| p.name == *name) {
+            return Err(core::Error::not_found(Kind::KeyPair, name).into());
+        }
+    }
+    for id in &key_ids {
+        if !pairs.iter().any(|p| ids::key_pair_id(p.id) == *id) {
+            return Err(core::Error::not_found(Kind::KeyPair, id).into());
+        }
+    }
+    let filters = params.filters()?;
+    let keys = pairs
+        .iter()
+        .filter(|p| names.is_empty() || names.contains(&p.name.as_str()))
+        .filter(|p| key_ids.is_empty() || key_ids.contains(&ids::key_pair_id(p.id).as_str()))
+        .filter(|p| {
+            filters.iter().all(|f| match f.name.as_str() {
+                "key-name" => f.matches(&p.name),
+                "fingerprint" => f.matches(&p.fingerprint),
+                "key-pair-id" => f.matches(&ids::key_pair_id(p.id)),
+                "key-type" => f.matches(&p.key_type),
+                _ => true,
+            })
+        })
+        .map(item)
+        .collect();
+    Ok(ctx.reply(&KeyPairsResponse { keys }))
+}
+
+/// `DeleteKeyPair` by `KeyName` or `KeyPairId`; deleting a key pair that
+/// does not exist succeeds, as on AWS.
+pub(super) async fn delete(ctx: &Ctx<'_>, params: &Params) -> Result<HttpResponse, Ec2Error> {
+    let name = match (params.get("KeyName"), params.get("KeyPairId")) {
+        (Some(name), _) if !name.is_empty() => Some(name.to_string()),
+        (_, Some(id)) if !id.is_empty() => ctx
+            .state
+            .core
+            .keypairs()
+            .list(&ctx.caller)?
+            .into_iter()
+            .find(|p| ids::key_pair_id(p.id) == id)
+            .map(|p| p.name),
+        _ => return Err(Ec2Error::missing("KeyName")),
+    };
+    if params.flag("DryRun")? {
+        return Err(Ec2Error::DryRun);
+    }
+    if let Some(name) = name {
+        let (core, caller) = (ctx.state.core.clone(), ctx.caller.clone());
+        blocking(move || core.keypairs().delete(&caller, &name)).await?;
+    }
+    Ok(ctx.reply(&super::xml::ReturnResponse {
+        action: Action::DeleteKeyPair,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn material_is_base64_or_plain() {
+        let line = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ k";
+        assert_eq!(material(&STANDARD.encode(line)), line);
+        assert_eq!(material(line), line);
+    }
+}

@@ -1,0 +1,592 @@
+//! EC2 request authentication (spec/EC2.md §2, §3, §9): picks the scheme a
+//! request uses (SigV4 header, SigV4 presigned query, SigV2, SigV1), checks
+//! its signature with the user's stored secret, then its time window, and
+//! answers the [`Caller`].
+//!
+//! The request comes in as plain data ([`SignedRequest`]) and "now" as a
+//! parameter, so all of it is tested without a server or a clock. The
+//! signature is checked before the time window, so that only a correctly
+//! signed request learns that it is too old; an unknown or disabled user
+//! costs the same work as a known one and fails the same way.
+//!
+//! May use: `crate::core` (the user pool) and the rest of `auth`.
+
+use std::time::{Duration, SystemTime};
+
+use super::secret::Secret;
+use super::sigv4::{self, Authorization, Presigned};
+use super::time::{self, Window};
+use super::{sigv2, Error, Result};
+use crate::core::{Caller, Core};
+
+/// What a signature check needs of an HTTP request.
+#[derive(Clone, Copy, Debug)]
+pub struct SignedRequest<'a> {
+    /// The HTTP method.
+    pub method: &'a str,
+    /// The path as received (percent-encoded).
+    pub path: &'a str,
+    /// Every header, names lower-case, one entry per occurrence.
+    pub headers: &'a [(String, String)],
+    /// The query string's parameters, decoded.
+    pub query: &'a [(String, String)],
+    /// The merged parameters (query, then form body or multipart text
+    /// fields), without an uploaded file.
+    pub params: &'a [(String, String)],
+    /// The raw body, when it was read whole; `None` for a streamed
+    /// upload, whose file part no signature covers.
+    pub body: Option<&'a [u8]>,
+}
+
+impl SignedRequest<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The server's side of the check.
+#[derive(Clone, Debug, Default)]
+pub struct Policy {
+    /// How far `Timestamp` / `X-Amz-Date` may be from now (`SIGNATURE_SKEW`;
+    /// zero turns the check off).
+    pub skew: Duration,
+    /// Host names clients may have signed besides the `Host` header (from
+    /// `PUBLIC_URL`), with or without a port.
+    pub public_hosts: Vec<String>,
+}
+
+/// Which signature a request carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Scheme {
+    V1,
+    V2,
+    V4Header(Authorization),
+    V4Query(Presigned),
+}
+
+impl Scheme {
+    fn of(request: &SignedRequest<'_>) -> Result<Self> {
+        if let Some(header) = request.header("authorization") {
+            if header.trim_start().starts_with("AWS4-") {
+                return Authorization::from_header(header).map(Scheme::V4Header);
+            }
+        }
+        if let Some(presigned) = Presigned::from_query(request.query)? {
+            return Ok(Scheme::V4Query(presigned));
+        }
+        if request.param("Signature").is_none() && request.param("AWSAccessKeyId").is_none() {
+            return Err(Error::Missing);
+        }
+        match request.param("SignatureVersion") {
+            Some("2") | None => Ok(Scheme::V2),
+            Some("1") => Ok(Scheme::V1),
+            Some(_) => Err(Error::Malformed(
+                "SignatureVersion must be 1 or 2, or use SigV4",
+            )),
+        }
+    }
+
+    fn access_key<'r>(&'r self, request: &'r SignedRequest<'_>) -> Result<&'r str> {
+        match self {
+            Scheme::V1 | Scheme::V2 => request.param("AWSAccessKeyId").ok_or(Error::Missing),
+            Scheme::V4Header(a) => Ok(&a.credential.access_key),
+            Scheme::V4Query(p) => Ok(&p.authorization.credential.access_key),
+        }
+    }
+}
+
+/// The SigV2 host strings (§3.3): the `Host` header as received and
+/// without its port, and each configured name with and without its port;
+/// lower-case, without repeats.
+pub fn host_candidates(host_header: Option<&str>, public_hosts: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |host: &str| {
+        let host = host.trim().to_ascii_lowercase();
+        if host.is_empty() {
+            return;
+        }
+        let bare = strip_port(&host).to_string();
+        for h in [host, bare] {
+            if !out.contains(&h) {
+                out.push(h);
+            }
+        }
+    };
+    if let Some(h) = host_header {
+        add(h);
+    }
+    for h in public_hosts {
+        add(h);
+    }
+    out
+}
+
+/// `host:port` → `host`, leaving an IPv6 literal's colons alone.
+fn strip_port(host: &str) -> &str {
+    match host.rfind(':') {
+        Some(i)
+            if !host[i..].contains(']') && host[i + 1..].bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            &host[..i]
+        }
+        _ => host,
+    }
+}
+
+/// The SigV4 payload hash: the body's SHA-256. A client's
+/// `X-Amz-Content-Sha256` must agree with it; `UNSIGNED-PAYLOAD` is taken
+/// only for an empty body, since an EC2 body carries the parameters and
+/// leaving it unsigned would let them be changed.
+fn payload_hash(request: &SignedRequest<'_>) -> Result<String> {
+    let Some(body) = request.body else {
+        return Err(Error::Malformed(
+            "SigV4 cannot sign a streamed upload; use Signature Version 2",
+        ));
+    };
+    let actual = sigv4::payload_hash(body);
+    match request.header("x-amz-content-sha256").map(str::trim) {
+        None => Ok(actual),
+        Some("UNSIGNED-PAYLOAD") if body.is_empty() => Ok("UNSIGNED-PAYLOAD".to_string()),
+        Some(claimed) if claimed.eq_ignore_ascii_case(&actual) => Ok(claimed.to_string()),
+        Some(_) => Err(Error::Invalid),
+    }
+}
+
+/// The SigV4 time: `X-Amz-Date`, else the `Date` header turned into the
+/// basic format.
+fn amz_date(request: &SignedRequest<'_>) -> Result<(String, time::UnixTime)> {
+    if let Some(value) = request.header("x-amz-date") {
+        let at = time::parse_amz_date(value)?;
+        return Ok((value.trim().to_string(), at));
+    }
+    let date = request
+        .header("date")
+        .ok_or(Error::Malformed("a SigV4 request needs X-Amz-Date"))?;
+    let at = time::parse_http_date(date)?;
+    Ok((time::format_amz_date(at), at))
+}
+
+/// Checks the request's signature with the secret `secret_of` gives for
+/// its access key (`None`: no such user, which fails like a wrong
+/// signature after the same work), then its time. Answers the access key.
+pub fn verify_with(
+    request: &SignedRequest<'_>,
+    policy: &Policy,
+    now: SystemTime,
+    secret_of: impl FnOnce(&str) -> Result<Option<Secret>>,
+) -> Result<String> {
+    let scheme = Scheme::of(request)?;
+    let access_key = scheme.access_key(request)?.to_string();
+    let found = secret_of(&access_key)?;
+    // An unknown user is checked against a secret no user has, so it
+    // costs the same and fails as a wrong signature does.
+    let secret = found.clone().unwrap_or_else(|| Secret::new(vec![0u8; 40]));
+    let window = Window::new(now, policy.skew);
+    match &scheme {
+        Scheme::V1 | Scheme::V2 => {
+            let hosts = host_candidates(request.header("host"), &policy.public_hosts);
+            let v2 = sigv2::Request {
+                method: request.method,
+                path: request.path,
+                hosts: &hosts,
+                params: request.params,
+            };
+            if scheme == Scheme::V1 {
+                sigv2::verify_v1(&v2, &secret)?;
+            } else {
+                sigv2::verify(&v2, &secret)?;
+            }
+            found.ok_or(Error::Invalid)?;
+            let timestamp = request.param("Timestamp");
+            let expires = request.param("Expires");
+            if let Some(t) = timestamp {
+                window.check_signed_at(time::parse_iso8601(t)?)?;
+            }
+            if let Some(e) = expires {
+                window.check_expires(time::parse_iso8601(e)?)?;
+            }
+            if timestamp.is_none() && expires.is_none() && window.enforced() {
+                return Err(Error::Malformed(
+                    "a signed request needs Timestamp or Expires",
+                ));
+            }
+        }
+        Scheme::V4Header(authorization) => {
+            let (date, at) = amz_date(request)?;
+            let hash = payload_hash(request)?;
+            let v4 = sigv4::Request {
+                method: request.method,
+                path: request.path,
+                query: request.query,
+                headers: request.headers,
+                payload_hash: &hash,
+            };
+            sigv4::verify(&v4, authorization, &date, &secret)?;
+            found.ok_or(Error::Invalid)?;
+            window.check_signed_at(at)?;
+        }
+        Scheme::V4Query(presigned) => {
+            let at = time::parse_amz_date(&presigned.amz_date)?;
+            let hash = payload_hash(request)?;
+            let v4 = sigv4::Request {
+                method: request.method,
+                path: request.path,
+                query: request.query,
+                headers: request.headers,
+                payload_hash: &hash,
+            };
+            sigv4::verify(&v4, &presigned.authorization, &presigned.amz_date, &secret)?;
+            found.ok_or(Error::Invalid)?;
+            window.check_not_future(at)?;
+            let expires = i64::try_from(presigned.expires).unwrap_or(i64::MAX);
+            window.check_expires(at.saturating_add(expires))?;
+        }
+    }
+    Ok(access_key)
+}
+
+/// Authenticates an EC2 request against the user pool: access key = user
+/// name, secret = the stored `sha1_hex(password)` (§2). A disabled user
+/// fails like an unknown one.
+pub fn authenticate(
+    core: &Core,
+    request: &SignedRequest<'_>,
+    policy: &Policy,
+    now: SystemTime,
+) -> Result<Caller> {
+    let mut user = None;
+    verify_with(request, policy, now, |name| {
+        let found = core
+            .users()
+            .by_name(name)
+            .map_err(|_| Error::Unavailable)?
+            .filter(|u| u.enabled);
+        let secret = found.as_ref().map(|u| Secret::new(u.password.as_bytes()));
+        user = found;
+        Ok(secret)
+    })?;
+    let user = user.ok_or(Error::Invalid)?;
+    Ok(Caller {
+        uid: user.id,
+        name: user.name.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    use crate::auth::sigv2::{sign, string_to_sign, string_to_sign_v1, SignatureMethod};
+
+    const SECRET: &str = "4478db59d30855454ece114e8ccfa5563d21c9bd";
+    /// 2010-01-15T10:20:30Z.
+    const T: u64 = 1_263_550_830;
+    /// 2024-01-15T10:20:30Z, the SigV4 vector's time.
+    const T4: u64 = 1_705_314_030;
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    fn policy() -> Policy {
+        Policy {
+            skew: Duration::from_secs(900),
+            public_hosts: vec!["cloud.example.org:4567".into()],
+        }
+    }
+
+    fn secret_of(name: &str) -> Result<Option<Secret>> {
+        Ok((name == "alice").then(|| Secret::new(SECRET)))
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// A V2 request as the econe gem sends it: POST, host without port.
+    fn v2_params(extra: &[(&str, &str)], sign_host: &str) -> Vec<(String, String)> {
+        let mut params = pairs(&[
+            ("Action", "DescribeInstances"),
+            ("AWSAccessKeyId", "alice"),
+            ("SignatureMethod", "HmacSHA256"),
+            ("SignatureVersion", "2"),
+            ("Timestamp", "2010-01-15T10:20:30Z"),
+            ("Version", "2009-11-30"),
+        ]);
+        params.extend(pairs(extra));
+        let sig = sign(
+            SignatureMethod::HmacSha256,
+            &Secret::new(SECRET),
+            &string_to_sign("POST", sign_host, "/", &params),
+        );
+        params.push(("Signature".into(), sig));
+        params
+    }
+
+    fn check_v2(params: &[(String, String)], host: &str, now: u64) -> Result<String> {
+        let headers = pairs(&[("host", host)]);
+        let request = SignedRequest {
+            method: "POST",
+            path: "/",
+            headers: &headers,
+            query: &[],
+            params,
+            body: Some(b""),
+        };
+        verify_with(&request, &policy(), at(now), secret_of)
+    }
+
+    #[test]
+    fn v2_accepts_the_gem_and_host_port_forms() {
+        let params = v2_params(&[], "cloud.example.org");
+        assert_eq!(
+            check_v2(&params, "cloud.example.org:4567", T),
+            Ok("alice".into())
+        );
+        let params = v2_params(&[], "cloud.example.org:4567");
+        assert_eq!(
+            check_v2(&params, "cloud.example.org:4567", T),
+            Ok("alice".into())
+        );
+        // Behind a proxy the Host header differs; the configured name works.
+        assert_eq!(check_v2(&params, "10.0.0.5:8080", T), Ok("alice".into()));
+    }
+
+    #[test]
+    fn v2_wrong_host_tampered_and_unknown_user_are_invalid() {
+        let params = v2_params(&[], "evil.example.org");
+        assert_eq!(check_v2(&params, "127.0.0.1:4567", T), Err(Error::Invalid));
+        let mut params = v2_params(&[], "cloud.example.org");
+        params[0].1 = "TerminateInstances".into();
+        assert_eq!(
+            check_v2(&params, "cloud.example.org", T),
+            Err(Error::Invalid)
+        );
+        let mut params = v2_params(&[], "cloud.example.org");
+        params[1].1 = "mallory".into();
+        assert_eq!(
+            check_v2(&params, "cloud.example.org", T),
+            Err(Error::Invalid)
+        );
+    }
+
+    #[test]
+    fn v2_replayed_after_the_window_is_expired() {
+        let params = v2_params(&[], "cloud.example.org");
+        assert_eq!(
+            check_v2(&params, "cloud.example.org", T + 900),
+            Ok("alice".into())
+        );
+        assert_eq!(
+            check_v2(&params, "cloud.example.org", T + 901),
+            Err(Error::Expired)
+        );
+        assert_eq!(
+            check_v2(&params, "cloud.example.org", T - 901),
+            Err(Error::Expired)
+        );
+    }
+
+    #[test]
+    fn v2_expires_and_missing_time() {
+        let mut params = pairs(&[
+            ("Action", "DescribeInstances"),
+            ("AWSAccessKeyId", "alice"),
+            ("Expires", "2010-01-15T10:30:00Z"),
+            ("SignatureVersion", "2"),
+        ]);
+        let sig = sign(
+            SignatureMethod::HmacSha1,
+            &Secret::new(SECRET),
+            &string_to_sign("POST", "cloud.example.org", "/", &params),
+        );
+        params.push(("Signature".into(), sig));
+        assert_eq!(
+            check_v2(&params, "cloud.example.org", T),
+            Ok("alice".into())
+        );
+        assert_eq!(
+            check_v2(&params, "cloud.example.org", T + 3600),
+            Err(Error::Expired)
+        );
+
+        let mut params = pairs(&[("Action", "DescribeInstances"), ("AWSAccessKeyId", "alice")]);
+        let sig = sign(
+            SignatureMethod::HmacSha1,
+            &Secret::new(SECRET),
+            &string_to_sign("POST", "cloud.example.org", "/", &params),
+        );
+        params.push(("Signature".into(), sig));
+        assert!(matches!(
+            check_v2(&params, "cloud.example.org", T),
+            Err(Error::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn v1_is_checked_too() {
+        let mut params = pairs(&[
+            ("Action", "DescribeImages"),
+            ("AWSAccessKeyId", "alice"),
+            ("SignatureVersion", "1"),
+            ("Timestamp", "2010-01-15T10:20:30Z"),
+            ("Version", "2008-12-01"),
+        ]);
+        assert_eq!(
+            sign(
+                SignatureMethod::HmacSha1,
+                &Secret::new(SECRET),
+                &string_to_sign_v1(&params)
+            ),
+            "qkQzVcxHtEauJFo1Brfuxu08s3g="
+        );
+        params.push(("Signature".into(), "qkQzVcxHtEauJFo1Brfuxu08s3g=".into()));
+        assert_eq!(check_v2(&params, "anything", T), Ok("alice".into()));
+        params[0].1 = "RunInstances".into();
+        assert_eq!(check_v2(&params, "anything", T), Err(Error::Invalid));
+    }
+
+    #[test]
+    fn no_credentials_and_unknown_versions() {
+        let params = pairs(&[("Action", "DescribeInstances")]);
+        assert_eq!(check_v2(&params, "h", T), Err(Error::Missing));
+        let params = pairs(&[
+            ("Action", "DescribeInstances"),
+            ("AWSAccessKeyId", "alice"),
+            ("SignatureVersion", "0"),
+            ("Signature", "x"),
+        ]);
+        assert!(matches!(
+            check_v2(&params, "h", T),
+            Err(Error::Malformed(_))
+        ));
+    }
+
+    fn v4_headers(host: &str, date: &str) -> Vec<(String, String)> {
+        pairs(&[
+            ("host", host),
+            ("content-type", "application/x-www-form-urlencoded; charset=utf-8"),
+            ("x-amz-date", date),
+            ("authorization", "AWS4-HMAC-SHA256 Credential=alice/20240115/us-east-1/ec2/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=d39b8fe8202f2375dcfa38d4e05df7655c16ce23f01fb122904636e48424fa84"),
+        ])
+    }
+
+    fn check_v4(headers: &[(String, String)], body: &[u8], now: u64) -> Result<String> {
+        let params = pairs(&[("Action", "DescribeInstances"), ("Version", "2016-11-15")]);
+        let request = SignedRequest {
+            method: "POST",
+            path: "/",
+            headers,
+            query: &[],
+            params: &params,
+            body: Some(body),
+        };
+        verify_with(&request, &policy(), at(now), secret_of)
+    }
+
+    const BODY: &[u8] = b"Action=DescribeInstances&Version=2016-11-15";
+
+    #[test]
+    fn v4_published_request_within_and_outside_the_window() {
+        let headers = v4_headers("cloud.example.org:4567", "20240115T102030Z");
+        assert_eq!(check_v4(&headers, BODY, T4), Ok("alice".into()));
+        assert_eq!(check_v4(&headers, BODY, T4 + 900), Ok("alice".into()));
+        assert_eq!(check_v4(&headers, BODY, T4 + 901), Err(Error::Expired));
+        assert_eq!(check_v4(&headers, BODY, T4 - 901), Err(Error::Expired));
+    }
+
+    #[test]
+    fn v4_tampered_wrong_host_and_content_hash() {
+        let headers = v4_headers("cloud.example.org:4567", "20240115T102030Z");
+        assert_eq!(
+            check_v4(
+                &headers,
+                b"Action=TerminateInstances&Version=2016-11-15",
+                T4
+            ),
+            Err(Error::Invalid)
+        );
+        let wrong_host = v4_headers("127.0.0.1:4567", "20240115T102030Z");
+        assert_eq!(check_v4(&wrong_host, BODY, T4), Err(Error::Invalid));
+        // A claimed body hash must be the body's.
+        let mut claimed = headers.clone();
+        claimed.push(("x-amz-content-sha256".into(), sigv4::payload_hash(b"other")));
+        assert_eq!(check_v4(&claimed, BODY, T4), Err(Error::Invalid));
+        let mut unsigned = headers.clone();
+        unsigned.push(("x-amz-content-sha256".into(), "UNSIGNED-PAYLOAD".into()));
+        assert_eq!(check_v4(&unsigned, BODY, T4), Err(Error::Invalid));
+        let mut right = headers;
+        right.push(("x-amz-content-sha256".into(), sigv4::payload_hash(BODY)));
+        assert_eq!(check_v4(&right, BODY, T4), Ok("alice".into()));
+    }
+
+    #[test]
+    fn v4_streamed_body_is_refused() {
+        let headers = v4_headers("cloud.example.org:4567", "20240115T102030Z");
+        let request = SignedRequest {
+            method: "POST",
+            path: "/",
+            headers: &headers,
+            query: &[],
+            params: &[],
+            body: None,
+        };
+        assert!(matches!(
+            verify_with(&request, &policy(), at(T4), secret_of),
+            Err(Error::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn v4_unknown_user_fails_like_a_bad_signature() {
+        let headers = v4_headers("cloud.example.org:4567", "20240115T102030Z");
+        let params = pairs(&[]);
+        let request = SignedRequest {
+            method: "POST",
+            path: "/",
+            headers: &headers,
+            query: &[],
+            params: &params,
+            body: Some(BODY),
+        };
+        assert_eq!(
+            verify_with(&request, &policy(), at(T4), |_| Ok(None)),
+            Err(Error::Invalid)
+        );
+    }
+
+    #[test]
+    fn host_candidates_cover_the_forms_of_3_3() {
+        assert_eq!(
+            host_candidates(
+                Some("Cloud.Example.org:4567"),
+                &["pub.example.org:443".into()]
+            ),
+            [
+                "cloud.example.org:4567",
+                "cloud.example.org",
+                "pub.example.org:443",
+                "pub.example.org"
+            ]
+        );
+        assert_eq!(
+            host_candidates(Some("[::1]:4567"), &[]),
+            ["[::1]:4567", "[::1]"]
+        );
+        assert_eq!(host_candidates(Some("[::1]"), &[]), ["[::1]"]);
+        assert!(host_candidates(None, &[]).is_empty());
+    }
+}
