@@ -150,6 +150,13 @@ pub enum HostCommand {
     List(ListArgs),
     /// The columns `list` can show, order and filter by.
     ListColumns,
+    /// Make a Debian machine a kvm host: run config/host-setup.sh on it as
+    /// root over ssh, from this machine (QEMU, libvirt, genisoimage; libvirt
+    /// started without an init system). Needs no server.
+    Prepare {
+        /// The host name or ssh alias (as `create` takes it).
+        host: String,
+    },
     /// Everything about one host, monitoring figures included.
     Show {
         /// An id or a name.
@@ -184,6 +191,72 @@ pub fn run(command: HostCommand) -> ExitCode {
             ExitCode::SUCCESS
         }
         HostCommand::Show { host, format } => client::finish(show(&host, &format)),
+        HostCommand::Prepare { host } => prepare(&host),
+    }
+}
+
+/// The host preparation script `host prepare` runs on a host.
+pub const HOST_SETUP: &str = include_str!("../../config/host-setup.sh");
+
+/// `host prepare`: `ssh <host> sh -s` with [`HOST_SETUP`] on stdin, its
+/// output shown as it comes. The ssh options are the SSH transport's
+/// (batch mode, `accept-new`, the `CLOUDGATE_SSH_CONFIG` file if set), so a
+/// host that prepares is a host the drivers reach.
+fn prepare(host: &str) -> ExitCode {
+    use std::io::Write;
+    if host.is_empty() || host.starts_with('-') || host.chars().any(char::is_whitespace) {
+        eprintln!("cloudgate: not a valid ssh host name: {host:?}");
+        return ExitCode::from(2);
+    }
+    let mut ssh = std::process::Command::new("ssh");
+    if let Some(file) = std::env::var_os("CLOUDGATE_SSH_CONFIG").filter(|f| !f.is_empty()) {
+        ssh.arg("-F").arg(file);
+    }
+    ssh.args([
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ConnectTimeout=10",
+        "-o",
+        "StrictHostKeyChecking=accept-new",
+        "-T",
+        "--",
+        host,
+        "sh -s",
+    ])
+    .stdin(std::process::Stdio::piped());
+    let mut child = match ssh.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            eprintln!("cloudgate: cannot run ssh: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        // An early exit of ssh (host unreachable) closes the pipe: its
+        // status says why, not this write.
+        let _ = stdin.write_all(HOST_SETUP.as_bytes());
+    }
+    match child.wait().map(|s| s.code()) {
+        Ok(Some(0)) => {
+            println!("host {host} is ready");
+            ExitCode::SUCCESS
+        }
+        Ok(Some(255)) => {
+            eprintln!("cloudgate: cannot reach host {host} (ssh's message above)");
+            ExitCode::FAILURE
+        }
+        Ok(code) => {
+            eprintln!(
+                "cloudgate: preparing {host} failed (host-setup.sh exit status {})",
+                code.map_or("-".to_string(), |c| c.to_string())
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("cloudgate: ssh: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -3,8 +3,10 @@
 //! OpenNebula "exec driver" scripts (spec/DRIVERS.md; STYLE.md §1.8).
 //!
 //! What lives here:
-//! - `transport.rs`: runs one command somewhere ([`Local`] now, SSH later);
-//!   knows nothing of VMs.
+//! - `transport.rs`: runs one command somewhere ([`Local`]); knows nothing
+//!   of VMs.
+//! - `ssh.rs`: [`Ssh`], the transport to real hosts (one master connection
+//!   per host, remotes synced by content hash, retry on exit 42).
 //! - `action.rs`: the action protocol (script paths, arguments, exit code,
 //!   stdout answer, stderr error text, timeout).
 //! - `reply.rs`: parsing of deploy ids, poll answers and probe output.
@@ -21,9 +23,11 @@
 //! May use: `crate::core` (ports and errors) and `crate::template` only.
 
 mod action;
+pub mod kvm;
 mod locks;
 mod registry;
 mod reply;
+mod ssh;
 mod transport;
 
 #[cfg(test)]
@@ -44,7 +48,8 @@ use crate::core::{Error, Result};
 use crate::template::Template;
 
 pub use action::{check_name, error_message, ERROR_BEGIN, ERROR_END};
-pub use registry::{Class, DriverSpec, LocalAction, Registry, Timeouts};
+pub use registry::{Class, Deployment, DriverSpec, LocalAction, Registry, Timeouts};
+pub use ssh::{sh_quote, Ssh, SshOptions};
 pub use transport::{Command, Exit, Local, Output, Program, Site, Transport, TransportError};
 
 use action::Invocation;
@@ -86,6 +91,7 @@ pub struct ScriptDrivers {
     env: Vec<(String, String)>,
     vm_locks: VmLocks,
     retry_delay: Duration,
+    vnc_base_port: u16,
 }
 
 impl ScriptDrivers {
@@ -99,7 +105,49 @@ impl ScriptDrivers {
             env: Vec::new(),
             vm_locks: VmLocks::default(),
             retry_delay: Duration::from_secs(1),
+            vnc_base_port: 5900,
         }
+    }
+
+    /// Sets `VNC_BASE_PORT`: a kvm VM's VNC console without `PORT` listens
+    /// on this plus the VM id (5900).
+    pub fn vnc_base_port(mut self, port: u16) -> Self {
+        self.vnc_base_port = port;
+        self
+    }
+
+    /// The deployment file of `request` for `driver`: the core's text as it
+    /// is, or for a kvm driver the libvirt domain XML generated from it
+    /// (text that already is XML is left alone).
+    fn deployment(&self, request: &DeployRequest, deployment: &Deployment) -> Result<String> {
+        let host = &request.target.host;
+        let Deployment::Kvm(defaults) = deployment else {
+            return Ok(request.deployment.clone());
+        };
+        if request.deployment.trim_start().starts_with('<') {
+            return Ok(request.deployment.clone());
+        }
+        let template = Template::parse(&request.deployment).map_err(|e| {
+            driver_error("deploy", host, format!("cannot read the VM template: {e}"))
+        })?;
+        // The deployment file lives in the VM's directory on the host
+        // (`<VM_DIR>/<vid>/deployment.<seq>`), beside its disks.
+        let vm_dir = Path::new(&request.remote_file)
+            .parent()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default();
+        let domain = kvm::domain_xml(&kvm::DomainInput {
+            vm_id: request.target.vm_id,
+            template: &template,
+            defaults,
+            vm_dir: &vm_dir,
+            vnc_base_port: self.vnc_base_port,
+        })
+        .map_err(|message| driver_error("deploy", host, message))?;
+        for warning in &domain.warnings {
+            tracing::warn!(vm = request.target.vm_id, "deploy: {warning}");
+        }
+        Ok(domain.xml)
     }
 
     /// Sets the per-action timeouts.
@@ -250,11 +298,14 @@ impl Drivers for ScriptDrivers {
     }
 
     fn deploy(&self, request: &DeployRequest) -> Result<String> {
+        let host = &request.target.host;
+        let entry = self.entry(Class::Vmm, &request.target.driver, "deploy", host)?;
+        let deployment = self.deployment(request, &entry.spec.deployment)?;
         let stdout = self.vmm(
             &request.target,
             "deploy",
             vec![request.remote_file.clone()],
-            Some(request.deployment.clone().into_bytes()),
+            Some(deployment.into_bytes()),
         )?;
         reply::deploy_id(&stdout).map_err(|m| driver_error("deploy", &request.target.host, m))
     }

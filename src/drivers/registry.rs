@@ -7,10 +7,13 @@
 //! §2), so the wiring copies each `IM_MAD`/`VM_MAD`/`TM_MAD` into a
 //! [`DriverSpec`] (see the example on [`ScriptDrivers`](super::ScriptDrivers)).
 //!
-//! May use: `super::action` (name checks) and `super::locks`.
+//! May use: `super::action` (name checks), `super::locks` and
+//! `crate::template` (a kvm driver's defaults).
 
 use std::path::Path;
 use std::time::Duration;
+
+use crate::template::Template;
 
 use super::action::check_name;
 use super::locks::Slots;
@@ -68,6 +71,23 @@ pub struct DriverSpec {
     /// A timeout for every action of this driver, instead of the
     /// per-action ones of [`Timeouts`].
     pub timeout: Option<Duration>,
+    /// VMM: how the deployment file is made from what the core sends
+    /// (`VM_MAD … type`).
+    pub deployment: Deployment,
+}
+
+/// How a VMM driver's deployment file is made (spec/DRIVERS.md §3, the
+/// `type` of `VM_MAD`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Deployment {
+    /// The text the core sends, as it is (the VM template): `type = "xml"`,
+    /// the dummy driver.
+    #[default]
+    AsIs,
+    /// A libvirt domain XML generated from the VM template
+    /// ([`super::kvm::domain_xml`]), what the template lacks taken from
+    /// these defaults (the driver's `default` file): `type = "kvm"`.
+    Kvm(Template),
 }
 
 impl DriverSpec {
@@ -86,6 +106,7 @@ impl DriverSpec {
             local_actions: Vec::new(),
             front_end: false,
             timeout: None,
+            deployment: Deployment::AsIs,
         }
     }
 
@@ -163,8 +184,14 @@ impl Registry {
     /// configuration may name drivers cloudgate does not ship; their
     /// actions fail with "not found" when used, DRIVERS.md §10.2).
     pub fn missing_folders(&self, remotes: &Path) -> Vec<String> {
+        // IM probes may live in `<folder>.d` (OpenNebula's `im/kvm.d`).
+        let present = |s: &DriverSpec| {
+            let dir = remotes.join(s.class.dir());
+            dir.join(&s.folder).is_dir()
+                || (s.class == Class::Im && dir.join(format!("{}.d", s.folder)).is_dir())
+        };
         self.specs()
-            .filter(|s| !remotes.join(s.class.dir()).join(&s.folder).is_dir())
+            .filter(|s| !present(s))
             .map(|s| {
                 format!(
                     "{} driver {}: no folder {}",

@@ -763,3 +763,207 @@ fn shipped_dummy_scripts_are_executable_posix_sh() {
         assert!(syntax.success(), "{} has a syntax error", path.display());
     }
 }
+
+/// `core::hooks` on the real drivers: a hook fired for a VM runs its
+/// command locally with the substituted arguments; a failing hook before it
+/// is only logged.
+#[test]
+fn hook_manager_runs_hooks_through_script_drivers() {
+    use crate::core::hooks::{HookManager, HookOn, HookSpec, VmView};
+    let dir = tempfile::tempdir().expect("tempdir");
+    script(
+        dir.path(),
+        "hooks/record",
+        "out=$1; shift; printf '%s|' \"$@\" > \"$out.tmp\"; mv \"$out.tmp\" \"$out\"",
+    );
+    script(
+        dir.path(),
+        "hooks/broken",
+        "echo 'no mail server' >&2; exit 3",
+    );
+    let out = dir.path().join("hook.out");
+    let drivers = ScriptDrivers::new(Registry::new(), Arc::new(Local::new(dir.path())));
+    let spec = |name: &str, command: &str, arguments: String, remote: bool| HookSpec {
+        name: name.into(),
+        on: HookOn::Running,
+        command: command.into(),
+        arguments,
+        remote,
+    };
+    let hooks = HookManager::new(
+        vec![
+            spec("broken", "broken", String::new(), true),
+            spec(
+                "record",
+                "record",
+                format!(
+                    "{} $VMID $NAME $NIC[MAC] $NIC[MAC, NETWORK=\"Public\"] $NIC[GW]",
+                    out.display()
+                ),
+                false,
+            ),
+        ],
+        Arc::new(drivers),
+    );
+    let template = Template::parse(
+        "NAME = \"my vm\"\n\
+         NIC = [ NETWORK = Private, MAC = \"02:00:0a:00:00:07\" ]\n\
+         NIC = [ NETWORK = Public, MAC = \"02:00:c0:a8:00:05\" ]",
+    )
+    .expect("template");
+    hooks.fire(&VmView::new(7, &template).host("node1"), HookOn::Running);
+    assert!(
+        hooks.wait_idle(Duration::from_secs(30)),
+        "hooks still running"
+    );
+    assert_eq!(
+        fs::read_to_string(&out).expect("the hook wrote its file"),
+        "7|my vm|02:00:0a:00:00:07|02:00:c0:a8:00:05||"
+    );
+}
+
+/// Whether the context CD tools are here. Missing tools skip the test on a
+/// workstation but fail it in CI (`CI=true`), where `.ci/setup` installs
+/// them.
+fn iso_tools_present() -> bool {
+    let has = |tool: &str| {
+        std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let present = (has("genisoimage") || has("xorriso")) && has("isoinfo");
+    if !present {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "genisoimage (or xorriso) and isoinfo are missing; .ci/setup installs them"
+        );
+        eprintln!("skipped: genisoimage/xorriso or isoinfo not installed");
+    }
+    present
+}
+
+/// Runs `isoinfo <args> -i <iso>`; its stdout.
+fn isoinfo(iso: &Path, args: &[&str]) -> String {
+    let output = std::process::Command::new("isoinfo")
+        .args(args)
+        .arg("-i")
+        .arg(iso)
+        .output()
+        .expect("isoinfo runs");
+    assert!(output.status.success(), "isoinfo {args:?} failed");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Runs the shipped `tm/common/mkcontext`.
+fn mkcontext(args: &[String]) -> std::process::Output {
+    std::process::Command::new(remotes().join("tm/common/mkcontext"))
+        .args(args)
+        .output()
+        .expect("mkcontext runs")
+}
+
+#[test]
+fn mkcontext_builds_the_context_cd() {
+    use crate::core::context::{prepare_prolog, render};
+    if !iso_tools_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let init = dir.path().join("init.sh");
+    fs::write(&init, "#!/bin/sh\necho hello\n").expect("init.sh");
+    let context = Template::parse(&format!(
+        "CONTEXT = [ HOSTNAME = \"web 1\", FILES = \"{}\", TARGET = hdc ]",
+        init.display()
+    ))
+    .expect("template");
+    let context = context.vector("CONTEXT").expect("CONTEXT");
+    // What the prolog hands to TmAction::Context: context.sh, then FILES.
+    let files =
+        prepare_prolog(context, 0, &Default::default(), &dir.path().join("7")).expect("prolog");
+    let iso = dir.path().join("disk.1");
+    let mut args = vec![iso.display().to_string()];
+    args.extend(files);
+    let run = mkcontext(&args);
+    assert!(
+        run.status.success(),
+        "mkcontext failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+
+    assert!(
+        isoinfo(&iso, &["-d"]).contains("Volume id: CONTEXT"),
+        "volume label"
+    );
+    let listing = isoinfo(&iso, &["-R", "-l"]);
+    let names: Vec<_> = listing
+        .lines()
+        .filter(|l| l.starts_with('-'))
+        .filter_map(|l| l.split_whitespace().last())
+        .collect();
+    assert_eq!(names, ["context.sh", "init.sh"], "{listing}");
+    assert_eq!(isoinfo(&iso, &["-R", "-x", "/context.sh"]), render(context));
+    assert_eq!(
+        isoinfo(&iso, &["-R", "-x", "/init.sh"]),
+        "#!/bin/sh\necho hello\n"
+    );
+}
+
+#[test]
+fn mkcontext_refuses_what_it_cannot_pack() {
+    if !iso_tools_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("a.sh");
+    fs::write(&file, "x").expect("a.sh");
+    let iso = dir.path().join("disk.1");
+    let path = |p: &Path| p.display().to_string();
+    let sub = dir.path().join("sub");
+    fs::create_dir(&sub).expect("sub");
+    fs::write(sub.join("a.sh"), "y").expect("sub/a.sh");
+    let cases = [
+        (
+            vec![path(&iso), path(&dir.path().join("gone"))],
+            format!(
+                "mkcontext: {}: not a readable file",
+                dir.path().join("gone").display()
+            ),
+        ),
+        (
+            vec![path(&iso), "http://web?x=/a".into()],
+            "mkcontext: http://web?x=/a: names no file".into(),
+        ),
+        (
+            vec![path(&iso), "relative.sh".into()],
+            "mkcontext: relative.sh: expected an absolute path or an http(s):// URL".into(),
+        ),
+        (
+            vec![path(&iso), path(&file), path(&sub.join("a.sh"))],
+            "mkcontext: two files are named a.sh".into(),
+        ),
+        (
+            vec![path(&iso), path(&sub)],
+            format!("mkcontext: {}: not a readable file", sub.display()),
+        ),
+        (
+            vec![path(&iso)],
+            "mkcontext: usage: mkcontext <iso> <file|url>...".into(),
+        ),
+    ];
+    for (args, expected) in cases {
+        let run = mkcontext(&args);
+        assert_eq!(run.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(error_message(&stderr), expected, "{args:?}");
+        assert!(!iso.exists(), "no CD left behind for {args:?}");
+    }
+    let syntax = std::process::Command::new("sh")
+        .arg("-n")
+        .arg(remotes().join("tm/common/mkcontext"))
+        .status()
+        .expect("sh -n");
+    assert!(syntax.success());
+}

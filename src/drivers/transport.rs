@@ -4,9 +4,9 @@
 //! What lives here: the [`Transport`] trait (program, arguments, stdin,
 //! environment and timeout in; exit, stdout and stderr out) and [`Local`],
 //! which runs everything on this machine in its own process group and kills
-//! the whole group on timeout. An SSH transport (one reused ControlMaster
-//! connection per host, remotes synced on exit 42) implements the same trait
-//! later; nothing above this file changes when it does.
+//! the whole group on timeout. The SSH transport (`ssh.rs`: one reused
+//! ControlMaster connection per host, remotes synced on exit 42) implements
+//! the same trait and runs `ssh` through [`Local`]'s process handling.
 //!
 //! Knows nothing of VMs, drivers or actions. May use: std and `nix` only.
 
@@ -106,6 +106,23 @@ pub enum TransportError {
     /// The program is not there, or not executable (OpenNebula's exit 42).
     #[error("{0} not found or not executable")]
     NotFound(String),
+    /// ssh could not reach the host (its exit 255): the host name and
+    /// ssh's own message.
+    #[error("cannot reach host {host}: {message}")]
+    Unreachable {
+        /// The host, as ssh was given it.
+        host: String,
+        /// What ssh said (its last stderr line).
+        message: String,
+    },
+    /// The driver scripts could not be copied to the host.
+    #[error("cannot copy the driver scripts to host {host}: {message}")]
+    SyncFailed {
+        /// The host.
+        host: String,
+        /// Why (the copy's last stderr line).
+        message: String,
+    },
     /// Starting or watching the process failed.
     #[error("cannot run {program}: {source}")]
     Io {
@@ -206,14 +223,38 @@ impl Local {
 impl Transport for Local {
     fn run(&self, _site: &Site, command: &Command) -> Result<Output, TransportError> {
         let path = self.resolve(&command.program)?;
+        let mut process = std::process::Command::new(&path);
+        process
+            .args(&command.args)
+            .envs(command.env.iter().map(|(k, v)| (k, v)));
+        self.execute(
+            process,
+            command.stdin.clone(),
+            command.timeout,
+            &command.program.to_string(),
+        )
+    }
+}
+
+impl Local {
+    /// Runs a prepared process (its program, arguments and environment set)
+    /// with `stdin`, in its own process group, within `timeout`, keeping
+    /// capped output. The SSH transport runs `ssh` through this too, so a
+    /// timeout kills the ssh client the same way; `what` names the program
+    /// in errors.
+    pub(super) fn execute(
+        &self,
+        mut process: std::process::Command,
+        stdin: Option<Vec<u8>>,
+        timeout: Duration,
+        what: &str,
+    ) -> Result<Output, TransportError> {
         let io_error = |source| TransportError::Io {
-            program: command.program.to_string(),
+            program: what.to_owned(),
             source,
         };
-        let mut child = std::process::Command::new(&path)
-            .args(&command.args)
-            .envs(command.env.iter().map(|(k, v)| (k, v)))
-            .stdin(if command.stdin.is_some() {
+        let mut child = process
+            .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {
                 Stdio::null()
@@ -230,7 +271,7 @@ impl Transport for Local {
                 .map_err(|_| io_error(io::Error::other("process id out of range")))?,
         );
 
-        if let (Some(data), Some(mut pipe)) = (command.stdin.clone(), child.stdin.take()) {
+        if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
             // A script that does not read its stdin must not block us: the
             // writer gets EPIPE when it exits and the thread ends.
             thread::spawn(move || {
@@ -250,8 +291,8 @@ impl Transport for Local {
             let _ = status_tx.send(child.wait());
         });
 
-        let deadline = started + command.timeout;
-        let mut exit = match status_rx.recv_timeout(command.timeout) {
+        let deadline = started + timeout;
+        let mut exit = match status_rx.recv_timeout(timeout) {
             Ok(Ok(status)) => exit_of(status),
             Ok(Err(e)) => {
                 let _ = killpg(group, Signal::SIGKILL);
