@@ -10,4 +10,5 @@ pub mod output;
 pub mod range;
 pub mod serve;
 pub mod users;
+pub mod vms;
 pub mod vnets;

@@ -17,6 +17,8 @@ pub enum Kind {
     Host,
     /// A virtual network.
     Network,
+    /// An SSH key pair (EC2's key pairs, spec/EC2.md §6.7).
+    KeyPair,
 }
 
 impl fmt::Display for Kind {
@@ -27,6 +29,7 @@ impl fmt::Display for Kind {
             Kind::Image => "image",
             Kind::Host => "host",
             Kind::Network => "network",
+            Kind::KeyPair => "key pair",
         })
     }
 }

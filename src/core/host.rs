@@ -20,13 +20,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde::{Deserialize, Serialize};
 
 use super::caller::Caller;
 use super::ports::{Pool, Tx};
 use super::settings::{DriverName, Settings};
+use super::signal::Signal;
 use super::writer::{WriteGuard, Writer};
 use super::{Error, Kind, Result};
 use crate::template::{self, Template};
@@ -385,6 +386,8 @@ pub struct HostPool {
     tm_drivers: Vec<DriverName>,
     hypervisor_mem: f64,
     hosts: RwLock<BTreeMap<u64, Host>>,
+    /// Rung when a host needs monitoring now (created, enabled).
+    monitor_bell: OnceLock<Arc<Signal>>,
 }
 
 impl HostPool {
@@ -419,7 +422,20 @@ impl HostPool {
             tm_drivers: settings.tm_drivers.clone(),
             hypervisor_mem: settings.hypervisor_mem,
             hosts: RwLock::new(hosts),
+            monitor_bell: OnceLock::new(),
         })
+    }
+
+    /// The bell to ring when a host needs monitoring now (a new host is
+    /// monitored at once, not at the next tick). Set once, by the core.
+    pub fn set_monitor_bell(&self, bell: Arc<Signal>) {
+        let _ = self.monitor_bell.set(bell);
+    }
+
+    fn ring_monitor(&self) {
+        if let Some(bell) = self.monitor_bell.get() {
+            bell.ring();
+        }
     }
 
     /// Every host (oneadmin only), in id order.
@@ -457,6 +473,7 @@ impl HostPool {
             Ok(host)
         })?;
         self.write_map()?.insert(host.id, host.clone());
+        self.ring_monitor();
         Ok(host)
     }
 
@@ -521,10 +538,12 @@ impl HostPool {
     /// only): INIT.
     pub fn enable(&self, caller: &Caller, key: &str) -> Result<Host> {
         require_admin(caller, "enable", key)?;
-        self.update(key, |h| {
+        let host = self.update(key, |h| {
             h.enable();
             Ok(())
-        })
+        })?;
+        self.ring_monitor();
+        Ok(host)
     }
 
     /// Keeps the monitor and the scheduler away from the host (oneadmin
@@ -584,6 +603,38 @@ impl HostPool {
             h.failed(message, time);
             Ok(())
         })
+    }
+
+    /// Sets every host's allocation counters (`CPU_USAGE`, `MEM_USAGE`,
+    /// `RUNNING_VMS`) to what the VMs hold, `usage[host] = (cpu, mem_kb,
+    /// vms)`, hosts absent from it to 0: the start-up recount of
+    /// spec/CORE.md §8.4, made by the VM pool. Writes only the hosts that
+    /// differ, in one transaction, and answers a line per difference.
+    pub fn recount_usage(&self, usage: &BTreeMap<u64, (i64, i64, i64)>) -> Result<Vec<String>> {
+        let guard = self.writer.lock()?;
+        let mut fixed = Vec::new();
+        let mut changed = Vec::new();
+        for host in self.read()?.values() {
+            let (cpu, mem_kb, vms) = usage.get(&host.id).copied().unwrap_or_default();
+            let share = &host.share;
+            if (share.cpu_usage, share.mem_usage, share.running_vms) != (cpu, mem_kb, vms) {
+                fixed.push(format!(
+                    "host {}: CPU_USAGE {} -> {cpu}, MEM_USAGE {} -> {mem_kb}, RUNNING_VMS {} -> {vms}",
+                    host.name, share.cpu_usage, share.mem_usage, share.running_vms
+                ));
+                let mut host = host.clone();
+                host.share.cpu_usage = cpu;
+                host.share.mem_usage = mem_kb;
+                host.share.running_vms = vms;
+                changed.push(host);
+            }
+        }
+        if !changed.is_empty() {
+            guard.commit(|tx| changed.iter().try_for_each(|h| tx.put_host(h)))?;
+            self.write_map()?
+                .extend(changed.into_iter().map(|h| (h.id, h)));
+        }
+        Ok(fixed)
     }
 
     /// Plans `+cap` on a host for a VM reserving `cpu` (CPU × 100) and

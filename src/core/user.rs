@@ -50,7 +50,12 @@ pub struct UserPool {
 impl UserPool {
     /// Loads the pool from the store.
     pub fn load(writer: Arc<Writer>) -> Result<Self> {
-        let users = writer.store().load_users()?.into_iter().map(|u| (u.id, u)).collect();
+        let users = writer
+            .store()
+            .load_users()?
+            .into_iter()
+            .map(|u| (u.id, u))
+            .collect();
         Ok(UserPool {
             writer,
             users: RwLock::new(users),

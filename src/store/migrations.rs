@@ -77,6 +77,40 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (vm_id, seq)
     );
     ",
+    // 2: the driver step each VM waits for (spec/CORE.md §8.4), written in
+    // the same transaction as the state change that started it; `op` is
+    // the VM's operation number the step belongs to.
+    "
+    CREATE TABLE vm_pending (
+        vm_id      INTEGER PRIMARY KEY REFERENCES vms(id) ON DELETE CASCADE,
+        op         INTEGER NOT NULL,
+        step       TEXT,
+        host       TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        body       TEXT NOT NULL
+    );
+    CREATE INDEX vms_by_state ON vms (state);
+    ",
+    // 3: EC2 key pairs (public halves, per user) and tags on VMs and
+    // images (spec/EC2.md §6.7). Tags are not tied to their object by a
+    // foreign key: VMs and images keep their rows after they are gone or
+    // lose them, and ids are never reused, so an orphan tag is harmless.
+    "
+    CREATE TABLE keypairs (
+        id   INTEGER PRIMARY KEY,
+        uid  INTEGER NOT NULL REFERENCES users(id),
+        name TEXT NOT NULL,
+        body TEXT NOT NULL,
+        UNIQUE (uid, name)
+    );
+    CREATE TABLE tags (
+        kind        TEXT NOT NULL,
+        resource_id INTEGER NOT NULL,
+        key         TEXT NOT NULL,
+        value       TEXT NOT NULL,
+        PRIMARY KEY (kind, resource_id, key)
+    );
+    ",
 ];
 
 /// The schema version this build writes.

@@ -7,8 +7,11 @@
 
 mod hosts;
 mod images;
+mod keypairs;
 mod migrations;
+mod tags;
 mod users;
+mod vms;
 mod vnets;
 
 use std::path::Path;
@@ -16,10 +19,13 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
-use crate::core::ports::{Pool, Store, Tx};
 use crate::core::host::Host;
 use crate::core::image::Image;
+use crate::core::keypair::KeyPair;
+use crate::core::ports::{Pool, Store, Tx};
+use crate::core::tag::{Tag, Taggable};
 use crate::core::user::User;
+use crate::core::vm::{History, Pending, Vm};
 use crate::core::vnet::{Lease, VirtualNetwork, VnetInfo};
 use crate::core::{Error, Result};
 
@@ -107,6 +113,18 @@ impl Store for SqliteStore {
     fn load_vnets(&self) -> Result<Vec<VnetInfo>> {
         vnets::load(&*self.lock()?)
     }
+
+    fn load_vms(&self) -> Result<Vec<Vm>> {
+        vms::load(&*self.lock()?)
+    }
+
+    fn load_key_pairs(&self) -> Result<Vec<KeyPair>> {
+        keypairs::load(&*self.lock()?)
+    }
+
+    fn load_tags(&self) -> Result<Vec<Tag>> {
+        tags::load(&*self.lock()?)
+    }
 }
 
 /// The [`Tx`] handed to core code inside [`Store::write_dyn`].
@@ -180,6 +198,34 @@ impl Tx for SqlTx<'_> {
     fn release_lease(&mut self, lease: &Lease) -> Result<()> {
         vnets::release_lease(self.tx, lease)
     }
+
+    fn put_vm(&mut self, vm: &Vm) -> Result<()> {
+        vms::put(self.tx, vm)
+    }
+
+    fn put_vm_history(&mut self, vm_id: u64, record: &History) -> Result<()> {
+        vms::put_history(self.tx, vm_id, record)
+    }
+
+    fn set_vm_pending(&mut self, vm_id: u64, pending: Option<&Pending>) -> Result<()> {
+        vms::set_pending(self.tx, vm_id, pending)
+    }
+
+    fn put_key_pair(&mut self, pair: &KeyPair) -> Result<()> {
+        keypairs::put(self.tx, pair)
+    }
+
+    fn delete_key_pair(&mut self, id: u64) -> Result<()> {
+        keypairs::delete(self.tx, id)
+    }
+
+    fn put_tag(&mut self, tag: &Tag) -> Result<()> {
+        tags::put(self.tx, tag)
+    }
+
+    fn delete_tag(&mut self, target: Taggable, key: &str) -> Result<()> {
+        tags::delete(self.tx, target, key)
+    }
 }
 
 fn pool_name(pool: Pool) -> &'static str {
@@ -188,6 +234,8 @@ fn pool_name(pool: Pool) -> &'static str {
         Pool::Images => "images",
         Pool::Hosts => "hosts",
         Pool::Vnets => "vnets",
+        Pool::Vms => "vms",
+        Pool::KeyPairs => "keypairs",
     }
 }
 

@@ -89,7 +89,7 @@ impl From<Host> for HostJson {
 /// A template as a JSON object: `NAME → "value"`, a vector as an object
 /// of its keys, and a name written more than once as an array of its
 /// values in order (nothing is lost, `NAME = [..]` repeated included).
-fn template_json(t: &Template) -> Map<String, Value> {
+pub(super) fn template_json(t: &Template) -> Map<String, Value> {
     let value = |v: &template::Value| match v {
         template::Value::Single(text) => Value::String(text.clone()),
         template::Value::Vector(vector) => Value::Object(

@@ -7,6 +7,7 @@ mod error;
 mod hosts;
 mod images;
 mod users;
+mod vms;
 mod vnets;
 
 pub use error::ApiError;
@@ -38,6 +39,7 @@ pub fn configure(body_limit: usize) -> impl FnOnce(&mut web::ServiceConfig) {
                 .configure(hosts::routes)
                 .configure(images::routes)
                 .configure(vnets::routes)
+                .configure(vms::routes)
                 .default_service(web::to(|| async {
                     Err::<HttpResponse, _>(ApiError::NoRoute)
                 })),

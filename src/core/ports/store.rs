@@ -3,7 +3,10 @@
 
 use crate::core::host::Host;
 use crate::core::image::Image;
+use crate::core::keypair::KeyPair;
+use crate::core::tag::{Tag, Taggable};
 use crate::core::user::User;
+use crate::core::vm::{History, Pending, Vm};
 use crate::core::vnet::{Lease, VirtualNetwork, VnetInfo};
 use crate::core::Result;
 
@@ -19,6 +22,10 @@ pub enum Pool {
     Hosts,
     /// The virtual network pool.
     Vnets,
+    /// The virtual machine pool.
+    Vms,
+    /// The key pair pool (EC2).
+    KeyPairs,
 }
 
 /// One write transaction. Everything done through it commits together, and
@@ -50,6 +57,23 @@ pub trait Tx {
     fn put_lease(&mut self, lease: &Lease) -> Result<()>;
     /// Gives a lease back: its address is free again.
     fn release_lease(&mut self, lease: &Lease) -> Result<()>;
+    /// Inserts or replaces a VM's row (everything but its history records
+    /// and pending step, which have their own methods).
+    fn put_vm(&mut self, vm: &Vm) -> Result<()>;
+    /// Inserts or replaces one history record of a VM (key: VM id, `seq`).
+    fn put_vm_history(&mut self, vm_id: u64, record: &History) -> Result<()>;
+    /// Records the driver step a VM waits for, or clears it with `None`
+    /// (spec/CORE.md §8.4: written with the state change it belongs to).
+    fn set_vm_pending(&mut self, vm_id: u64, pending: Option<&Pending>) -> Result<()>;
+    /// Inserts or replaces a key pair (a name its owner already uses is
+    /// a `Conflict`).
+    fn put_key_pair(&mut self, pair: &KeyPair) -> Result<()>;
+    /// Deletes a key pair.
+    fn delete_key_pair(&mut self, id: u64) -> Result<()>;
+    /// Sets a tag (replacing the value of its key on its object).
+    fn put_tag(&mut self, tag: &Tag) -> Result<()>;
+    /// Removes one key's tag from an object.
+    fn delete_tag(&mut self, target: Taggable, key: &str) -> Result<()>;
 }
 
 /// Durable storage of every pool.
@@ -64,6 +88,12 @@ pub trait Store: Send + Sync {
     fn load_hosts(&self) -> Result<Vec<Host>>;
     /// Every virtual network with its leases in use, in id order.
     fn load_vnets(&self) -> Result<Vec<VnetInfo>>;
+    /// Every VM with its history records and pending step, in id order.
+    fn load_vms(&self) -> Result<Vec<Vm>>;
+    /// Every key pair, in id order.
+    fn load_key_pairs(&self) -> Result<Vec<KeyPair>>;
+    /// Every tag.
+    fn load_tags(&self) -> Result<Vec<Tag>>;
 }
 
 /// Typed convenience over [`Store::write_dyn`]: runs `work` in one

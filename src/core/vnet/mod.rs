@@ -355,6 +355,39 @@ impl VnetPool {
         Ok(network)
     }
 
+    /// Publishes (`public`) or unpublishes a network: its owner or oneadmin
+    /// (MANAGE, spec/CORE.md §7.3). `PUBLIC` in its template follows. The
+    /// leases already taken stay: unpublishing stops new ones only. A
+    /// refused or failed request changes nothing.
+    pub fn set_public(&self, caller: &Caller, key: &str, public: bool) -> Result<VirtualNetwork> {
+        let action = if public { "publish" } else { "unpublish" };
+        let guard = self.writer.lock()?;
+        let mut network = {
+            let nets = self.read()?;
+            resolve(
+                &nets,
+                caller.uid,
+                &NetworkKey::parse(key),
+                |n| caller.owns_or_admin(n.uid),
+                action,
+                "network",
+            )?
+            .network
+            .clone()
+        };
+        network.public = public;
+        network
+            .template
+            .set("PUBLIC", if public { "YES" } else { "NO" });
+        guard.commit(|tx| tx.put_vnet(&network))?;
+        let mut nets = self.write_map()?;
+        let net = nets.get_mut(&network.id).ok_or_else(|| {
+            Error::Internal(format!("network {} vanished under the lock", network.id))
+        })?;
+        net.network = network.clone();
+        Ok(network)
+    }
+
     /// The networks `caller` may see: its own and the public ones, or all
     /// for oneadmin; in id order.
     pub fn list(&self, caller: &Caller) -> Result<Vec<VnetInfo>> {

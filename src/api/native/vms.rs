@@ -1,0 +1,358 @@
+//! `/v1/vms`: virtual machines (spec/CORE.md §1, §2, §7.3). Anyone
+//! creates VMs and owns them; the owner and oneadmin see and act on them;
+//! deploy, migrate, livemigrate and recover are oneadmin's.
+//!
+//! - `POST /v1/vms` `{"template": "..."}` → 201 with the VM;
+//! - `GET /v1/vms?filter=all|mine|<uid>|<user>` → the VMs not DONE;
+//! - `GET /v1/vms/{id}`, `GET /v1/vms/{id}/history`;
+//! - `DELETE /v1/vms/{id}` → the `delete` action;
+//! - `POST /v1/vms/{id}/actions/{action}` with an optional body
+//!   `{"host": ..}` (deploy, migrate, livemigrate) or `{"mode":
+//!   "success|failure|retry"}` (recover).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::hosts::template_json;
+use super::{caller, resource, ApiError};
+use crate::api::common::blocking;
+use crate::api::common::AppState;
+use crate::core::vm::{reason_short, Action, Filter, History, Vm};
+use crate::core::{self, Core, Kind};
+
+pub(super) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        resource("/vms")
+            .route(web::get().to(list))
+            .route(web::post().to(create)),
+    )
+    .service(
+        resource("/vms/{id}")
+            .route(web::get().to(show))
+            .route(web::delete().to(delete)),
+    )
+    .service(resource("/vms/{id}/history").route(web::get().to(history)))
+    .service(resource("/vms/{id}/actions/{action}").route(web::post().to(action)));
+}
+
+/// A VM as `/v1` shows it.
+#[derive(Serialize)]
+pub struct VmJson {
+    id: u64,
+    name: String,
+    /// The owner's uid.
+    owner: u64,
+    owner_name: String,
+    /// The CLI's short state (`runn`, `pend`...).
+    state: &'static str,
+    /// OpenNebula's DM state name (`ACTIVE`).
+    dm_state: &'static str,
+    /// OpenNebula's LCM state name (`RUNNING`; `LCM_INIT` unless ACTIVE).
+    lcm_state: &'static str,
+    /// The host it is on or was last on.
+    host: Option<String>,
+    host_id: Option<u64>,
+    deploy_id: Option<String>,
+    /// What it reserves on its host: CPU in percent of one core, memory
+    /// in KB.
+    reserved_cpu: i64,
+    reserved_memory: i64,
+    /// What the last poll reported.
+    usage: UsageJson,
+    /// Submission and exit times, Unix seconds (0: not yet).
+    stime: u64,
+    etime: u64,
+    nics: Vec<NicJson>,
+    disks: Vec<Map<String, Value>>,
+    template: Map<String, Value>,
+    history: Vec<HistoryJson>,
+    /// The last failure.
+    error: Option<ErrorJson>,
+    /// Why the scheduler left it pending.
+    pending_reason: Option<String>,
+    /// The driver step it waits for.
+    pending: Option<PendingJson>,
+}
+
+#[derive(Serialize)]
+struct UsageJson {
+    /// Percent of one CPU.
+    cpu: u64,
+    /// KB.
+    memory: u64,
+    net_rx: u64,
+    net_tx: u64,
+    last_poll: u64,
+}
+
+#[derive(Serialize)]
+struct NicJson {
+    network: Option<String>,
+    network_id: Option<u64>,
+    ip: Option<String>,
+    mac: Option<String>,
+    bridge: Option<String>,
+}
+
+/// One history record (spec/CORE.md §2).
+#[derive(Serialize)]
+pub struct HistoryJson {
+    vm: u64,
+    seq: u32,
+    host: String,
+    host_id: u64,
+    vm_dir: String,
+    vmm_mad: String,
+    tm_mad: String,
+    stime: u64,
+    etime: u64,
+    pstime: u64,
+    petime: u64,
+    rstime: u64,
+    retime: u64,
+    estime: u64,
+    eetime: u64,
+    /// `NONE`, `ERROR`, `STOP_RESUME`, `USER`, `CANCEL`.
+    reason: &'static str,
+    /// The CLI's form: `none erro stop user canc`.
+    reason_short: &'static str,
+}
+
+#[derive(Serialize)]
+struct ErrorJson {
+    message: String,
+    time: u64,
+}
+
+#[derive(Serialize)]
+struct PendingJson {
+    step: Option<String>,
+    host: String,
+    started_at: u64,
+}
+
+impl HistoryJson {
+    fn of(vm: u64, h: &History) -> Self {
+        HistoryJson {
+            vm,
+            seq: h.seq,
+            host: h.host.clone(),
+            host_id: h.host_id,
+            vm_dir: h.vm_dir.clone(),
+            vmm_mad: h.vmm_mad.clone(),
+            tm_mad: h.tm_mad.clone(),
+            stime: h.stime,
+            etime: h.etime,
+            pstime: h.pstime,
+            petime: h.petime,
+            rstime: h.rstime,
+            retime: h.retime,
+            estime: h.estime,
+            eetime: h.eetime,
+            reason: h.reason.name(),
+            reason_short: reason_short(h.reason),
+        }
+    }
+}
+
+impl VmJson {
+    /// The JSON of a VM.
+    pub fn of(vm: Vm) -> Self {
+        let get = |v: &crate::template::Vector, k: &str| v.get(k).map(str::to_string);
+        let nics = vm
+            .template
+            .vectors("NIC")
+            .map(|nic| NicJson {
+                network: get(nic, "NETWORK"),
+                network_id: nic.get("NETWORK_ID").and_then(|n| n.trim().parse().ok()),
+                ip: get(nic, "IP"),
+                mac: get(nic, "MAC"),
+                bridge: get(nic, "BRIDGE"),
+            })
+            .collect();
+        let disks = vm
+            .template
+            .vectors("DISK")
+            .map(|disk| {
+                disk.iter()
+                    .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+                    .collect()
+            })
+            .collect();
+        let host = vm.host();
+        VmJson {
+            id: vm.id,
+            owner: vm.uid,
+            state: vm.short_state(),
+            dm_state: vm.state.name(),
+            lcm_state: vm.lcm.name(),
+            host: host.map(|h| h.host.clone()),
+            host_id: host.map(|h| h.host_id),
+            reserved_cpu: vm.reservation.cpu,
+            reserved_memory: vm.reservation.mem_kb,
+            usage: UsageJson {
+                cpu: vm.usage.cpu,
+                memory: vm.usage.memory_kb,
+                net_rx: vm.usage.net_rx,
+                net_tx: vm.usage.net_tx,
+                last_poll: vm.usage.last_poll,
+            },
+            stime: vm.stime,
+            etime: vm.etime,
+            nics,
+            disks,
+            template: template_json(&vm.template),
+            history: vm
+                .history
+                .iter()
+                .map(|h| HistoryJson::of(vm.id, h))
+                .collect(),
+            error: vm.error.map(|e| ErrorJson {
+                message: e.message,
+                time: e.time,
+            }),
+            pending_reason: vm.unplaced,
+            pending: vm.pending.map(|p| PendingJson {
+                step: p.awaited.map(|s| s.to_string()),
+                host: p.host,
+                started_at: p.started_at,
+            }),
+            deploy_id: vm.deploy_id,
+            owner_name: vm.uname,
+            name: vm.name,
+        }
+    }
+}
+
+/// The body of `POST /v1/vms`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewVm {
+    /// A VM template (spec/CORE.md §5.1).
+    template: String,
+}
+
+/// The optional body of `POST /v1/vms/{id}/actions/{action}`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ActionBody {
+    /// deploy, migrate, livemigrate: the host, by id or name.
+    host: Option<String>,
+    /// recover: `success`, `failure` or `retry`.
+    mode: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    filter: Option<String>,
+}
+
+type Reply = Result<HttpResponse, ApiError>;
+
+/// A VM id from the path; anything else names no VM.
+fn vm_id(text: &str) -> Result<u64, ApiError> {
+    text.parse()
+        .map_err(|_| ApiError::Core(core::Error::not_found(Kind::Vm, text)))
+}
+
+/// The `filter` query: `all` (or `a`, `-2`), `mine` (`m`, `-1`), a uid or
+/// a user name.
+fn filter(core: &Core, text: Option<&str>) -> Result<Filter, ApiError> {
+    Ok(match text.map(str::trim) {
+        None | Some("") | Some("all") | Some("a") | Some("-2") => Filter::All,
+        Some("mine") | Some("m") | Some("-1") => Filter::Mine,
+        Some(other) => match other.parse::<u64>() {
+            Ok(uid) => Filter::User(uid),
+            Err(_) => {
+                let user = core
+                    .users()
+                    .by_name(other)?
+                    .ok_or_else(|| core::Error::not_found(Kind::User, other))?;
+                Filter::User(user.id)
+            }
+        },
+    })
+}
+
+async fn list(req: HttpRequest, state: web::Data<AppState>, query: web::Query<ListQuery>) -> Reply {
+    let caller = caller(&req, &state)?;
+    let filter = filter(&state.core, query.filter.as_deref())?;
+    let vms = state.core.vms().list(&caller, filter)?;
+    Ok(HttpResponse::Ok().json(vms.into_iter().map(VmJson::of).collect::<Vec<_>>()))
+}
+
+async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Json<NewVm>) -> Reply {
+    let caller = caller(&req, &state)?;
+    let core = state.core.clone();
+    let vm = blocking(move || core.vms().create(&caller, &body.template)).await?;
+    Ok(HttpResponse::Created().json(VmJson::of(vm)))
+}
+
+async fn show(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Reply {
+    let caller = caller(&req, &state)?;
+    let vm = state.core.vms().show(&caller, vm_id(&id)?)?;
+    Ok(HttpResponse::Ok().json(VmJson::of(vm)))
+}
+
+async fn history(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Reply {
+    let caller = caller(&req, &state)?;
+    let vm = state.core.vms().show(&caller, vm_id(&id)?)?;
+    let records: Vec<HistoryJson> = vm
+        .history
+        .iter()
+        .map(|h| HistoryJson::of(vm.id, h))
+        .collect();
+    Ok(HttpResponse::Ok().json(records))
+}
+
+async fn delete(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Reply {
+    let caller = caller(&req, &state)?;
+    let id = vm_id(&id)?;
+    let core = state.core.clone();
+    let vm = blocking(move || core.vms().action(&caller, id, Action::Delete, None)).await?;
+    Ok(HttpResponse::Ok().json(VmJson::of(vm)))
+}
+
+async fn action(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Reply {
+    let caller = caller(&req, &state)?;
+    let (id, word) = path.into_inner();
+    let id = vm_id(&id)?;
+    let body: ActionBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ActionBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadBody(e.to_string()))?
+    };
+    let action = Action::parse(&word, body.mode.as_deref())?;
+    let core = state.core.clone();
+    let vm = blocking(move || core.vms().action(&caller, id, action, body.host.as_deref())).await?;
+    Ok(HttpResponse::Ok().json(VmJson::of(vm)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_bodies_take_host_or_mode_only() {
+        let body: ActionBody = serde_json::from_str(r#"{"host": "node-1"}"#).expect("host");
+        assert_eq!(body.host.as_deref(), Some("node-1"));
+        let body: ActionBody = serde_json::from_str(r#"{"mode": "retry"}"#).expect("mode");
+        assert_eq!(body.mode.as_deref(), Some("retry"));
+        assert!(serde_json::from_str::<ActionBody>(r#"{"hots": "x"}"#).is_err());
+    }
+
+    #[test]
+    fn ids_that_are_not_numbers_name_no_vm() {
+        assert!(vm_id("12").is_ok());
+        assert!(matches!(
+            vm_id("web"),
+            Err(ApiError::Core(core::Error::NotFound { kind: Kind::Vm, .. }))
+        ));
+    }
+}

@@ -1,0 +1,1300 @@
+//! The VM pool: every VM in memory, every change through the core's one
+//! write path (`core::writer`): plan against memory, commit one
+//! transaction, apply to memory, then hand the driver steps to the runner.
+//!
+//! One function changes a VM's state, [`VmPool::apply`]: a user action, a
+//! driver reply, a poll answer or a recovery all come in as an [`Event`]
+//! of the life-cycle table ([`next`]), and the table's [`Transition`] is
+//! followed blindly. Its bookkeeping steps become, in the same
+//! transaction as the new state: history records, host capacity
+//! ([`HostPool::plan_charge`] / [`HostPool::plan_release`]), leases and
+//! images given back, and the pending driver step with the VM's new
+//! operation number (spec/CORE.md §8.4). Its driver steps become
+//! [`Job`]s for the runner once the commit is done.
+//!
+//! Authorization (spec/CORE.md §7.3): everybody creates VMs; the owner and
+//! oneadmin see and act on a VM; deploy, migrate, livemigrate and recover
+//! are oneadmin's.
+//!
+//! May use: `crate::template` and the rest of `crate::core`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::create::{self, Pools};
+use super::jobs::{self, Job, Role};
+use super::record::{History, Pending, Usage, Vm, VmError};
+use super::runner::{Answer, Queue};
+use super::state::{next, Event, LcmState, Outcome, Reason, Record, Recovery, Stamp, State, Step};
+use crate::core::caller::{Caller, ADMIN_UID};
+use crate::core::context::{OtherVm, VmLookup};
+use crate::core::hooks::{HookManager, VmView};
+use crate::core::host::{Host, HostPool, ShareChange};
+use crate::core::image::{ImageChanges, ImagePool};
+use crate::core::ports::{PollAnswer, PollState, Pool};
+use crate::core::sched::runner::Placement;
+use crate::core::sched::PendingVm;
+use crate::core::signal::Signal;
+use crate::core::vnet::{Lease, VnetPool};
+use crate::core::writer::{WriteGuard, Writer};
+use crate::core::{Error, Kind, Result, Settings};
+use crate::template::Template;
+
+/// A user action on a VM (spec/CORE.md §1.3; `recover`, §8.4), by its
+/// `one.vm.action` word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// `deploy` on a host (oneadmin).
+    Deploy,
+    /// `shutdown`.
+    Shutdown,
+    /// `cancel`.
+    Cancel,
+    /// `livemigrate` to a host (oneadmin).
+    LiveMigrate,
+    /// `migrate` to a host (oneadmin).
+    Migrate,
+    /// `hold`.
+    Hold,
+    /// `release`.
+    Release,
+    /// `stop`.
+    Stop,
+    /// `suspend`.
+    Suspend,
+    /// `resume`.
+    Resume,
+    /// `delete`.
+    Delete,
+    /// `restart`.
+    Restart,
+    /// `resubmit`.
+    Resubmit,
+    /// `reboot`.
+    Reboot,
+    /// `reset`.
+    Reset,
+    /// `recover` (oneadmin).
+    Recover(Recovery),
+}
+
+impl Action {
+    /// Every action word (`recover` once).
+    pub const WORDS: [&'static str; 16] = [
+        "deploy",
+        "shutdown",
+        "cancel",
+        "livemigrate",
+        "migrate",
+        "hold",
+        "release",
+        "stop",
+        "suspend",
+        "resume",
+        "delete",
+        "restart",
+        "resubmit",
+        "reboot",
+        "reset",
+        "recover",
+    ];
+
+    /// The action for a word; `recover` needs `mode` (`success`,
+    /// `failure` or `retry`).
+    pub fn parse(word: &str, mode: Option<&str>) -> Result<Action> {
+        Ok(match word.to_ascii_lowercase().as_str() {
+            "deploy" => Action::Deploy,
+            "shutdown" => Action::Shutdown,
+            "cancel" => Action::Cancel,
+            "livemigrate" => Action::LiveMigrate,
+            "migrate" => Action::Migrate,
+            "hold" => Action::Hold,
+            "release" => Action::Release,
+            "stop" => Action::Stop,
+            "suspend" => Action::Suspend,
+            "resume" => Action::Resume,
+            "delete" => Action::Delete,
+            "restart" => Action::Restart,
+            "resubmit" => Action::Resubmit,
+            "reboot" => Action::Reboot,
+            "reset" => Action::Reset,
+            "recover" => Action::Recover(match mode.map(str::to_ascii_lowercase).as_deref() {
+                Some("success") => Recovery::Success,
+                Some("failure") => Recovery::Failure,
+                Some("retry") => Recovery::Retry,
+                Some(other) => {
+                    return Err(Error::invalid(
+                        "mode",
+                        format!("must be success, failure or retry, not {other:?}"),
+                    ))
+                }
+                None => {
+                    return Err(Error::invalid(
+                        "mode",
+                        "missing: recover needs success, failure or retry",
+                    ))
+                }
+            }),
+            other => {
+                return Err(Error::invalid(
+                    "action",
+                    format!(
+                        "unknown action {other:?}; one of {}",
+                        Action::WORDS.join(", ")
+                    ),
+                ))
+            }
+        })
+    }
+
+    /// Whether the action takes a host (deploy, migrate, livemigrate).
+    pub fn needs_host(self) -> bool {
+        matches!(self, Action::Deploy | Action::Migrate | Action::LiveMigrate)
+    }
+
+    /// The table's event; deploy's `resume` is the VM's to say.
+    fn event(self, vm: &Vm) -> Event {
+        match self {
+            Action::Deploy => Event::Deploy {
+                resume: vm.was_stopped(),
+            },
+            Action::Shutdown => Event::Shutdown,
+            Action::Cancel => Event::Cancel,
+            Action::LiveMigrate => Event::LiveMigrate,
+            Action::Migrate => Event::Migrate,
+            Action::Hold => Event::Hold,
+            Action::Release => Event::Release,
+            Action::Stop => Event::Stop,
+            Action::Suspend => Event::Suspend,
+            Action::Resume => Event::Resume,
+            Action::Delete => Event::Delete,
+            Action::Restart => Event::Restart,
+            Action::Resubmit => Event::Resubmit,
+            Action::Reboot => Event::Reboot,
+            Action::Reset => Event::Reset,
+            Action::Recover(how) => Event::Recover(how),
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let word = match self {
+            Action::Deploy => "deploy",
+            Action::Shutdown => "shutdown",
+            Action::Cancel => "cancel",
+            Action::LiveMigrate => "livemigrate",
+            Action::Migrate => "migrate",
+            Action::Hold => "hold",
+            Action::Release => "release",
+            Action::Stop => "stop",
+            Action::Suspend => "suspend",
+            Action::Resume => "resume",
+            Action::Delete => "delete",
+            Action::Restart => "restart",
+            Action::Resubmit => "resubmit",
+            Action::Reboot => "reboot",
+            Action::Reset => "reset",
+            Action::Recover(Recovery::Success) => "recover success",
+            Action::Recover(Recovery::Failure) => "recover failure",
+            Action::Recover(Recovery::Retry) => "recover retry",
+        };
+        f.write_str(word)
+    }
+}
+
+impl FromStr for Action {
+    type Err = Error;
+
+    /// A word, with `recover` written `recover-success` etc. too.
+    fn from_str(text: &str) -> Result<Action> {
+        match text.split_once(['-', ' ']) {
+            Some((word, mode)) => Action::parse(word, Some(mode)),
+            None => Action::parse(text, None),
+        }
+    }
+}
+
+/// Whose VMs a listing shows (1.4's `vmpool.info` filter).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Filter {
+    /// Every VM the caller may see: all for oneadmin, its own otherwise.
+    All,
+    /// The caller's own.
+    Mine,
+    /// The VMs of this user (oneadmin, or the user itself).
+    User(u64),
+}
+
+/// Where an event comes from, which decides whether it still counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Origin {
+    /// A user (or the scheduler, or a recovery decided now).
+    User,
+    /// The reply to the awaited step of operation `op`: taken only while
+    /// the VM still waits for it.
+    Reply(u64),
+    /// A periodic poll sent at operation `op`: taken only if the VM did
+    /// not change state since.
+    Monitor(u64),
+}
+
+/// What comes with an event besides its name.
+#[derive(Debug)]
+pub(super) struct Input {
+    pub origin: Origin,
+    /// The host a deploy or migration goes to (`open_history`).
+    pub host: Option<Host>,
+    /// What deploy answered (`store_deploy_id`).
+    pub deploy_id: Option<String>,
+    /// What went wrong, for the VM's error.
+    pub error: Option<String>,
+    /// A poll's figures.
+    pub poll: Option<PollAnswer>,
+}
+
+impl Input {
+    pub(super) fn new(origin: Origin) -> Self {
+        Input {
+            origin,
+            host: None,
+            deploy_id: None,
+            error: None,
+            poll: None,
+        }
+    }
+}
+
+/// What a transition's bookkeeping takes from and gives to other pools,
+/// written in its transaction and applied after.
+#[derive(Default)]
+struct Effects {
+    shares: Vec<ShareChange>,
+    leases: Vec<Lease>,
+    images: ImageChanges,
+    /// Indexes of the history records written.
+    touched: BTreeSet<usize>,
+}
+
+/// The VM pool.
+pub struct VmPool {
+    pub(super) writer: Arc<Writer>,
+    pub(super) settings: Settings,
+    pub(super) hosts: Arc<HostPool>,
+    pub(super) vnets: Arc<VnetPool>,
+    pub(super) images: Arc<ImagePool>,
+    vms: RwLock<BTreeMap<u64, Vm>>,
+    pub(super) queue: Arc<Queue>,
+    hooks: OnceLock<Arc<HookManager>>,
+    bell: OnceLock<Arc<Signal>>,
+}
+
+/// Now, in Unix seconds.
+pub(super) fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl VmPool {
+    /// Loads every VM, with its history and pending step, from the store.
+    /// Nothing runs until [`start`](Self::start).
+    pub fn load(
+        writer: Arc<Writer>,
+        settings: Settings,
+        hosts: Arc<HostPool>,
+        vnets: Arc<VnetPool>,
+        images: Arc<ImagePool>,
+    ) -> Result<Self> {
+        let vms = writer
+            .store()
+            .load_vms()?
+            .into_iter()
+            .map(|vm| (vm.id, vm))
+            .collect();
+        Ok(VmPool {
+            writer,
+            settings,
+            hosts,
+            vnets,
+            images,
+            vms: RwLock::new(vms),
+            queue: Arc::new(Queue::default()),
+            hooks: OnceLock::new(),
+            bell: OnceLock::new(),
+        })
+    }
+
+    /// Fires the configured hooks through `hooks` from now on.
+    pub fn set_hooks(&self, hooks: Arc<HookManager>) {
+        if self.hooks.set(hooks).is_err() {
+            tracing::warn!("VM hooks were set twice; keeping the first");
+        }
+    }
+
+    /// Rings `bell` whenever a VM becomes pending (the scheduler's).
+    pub fn set_pending_bell(&self, bell: Arc<Signal>) {
+        if self.bell.set(bell).is_err() {
+            tracing::warn!("the scheduler's bell was set twice; keeping the first");
+        }
+    }
+
+    // -----------------------------------------------------------------
+    // Reading
+    // -----------------------------------------------------------------
+
+    /// One VM, for its owner or oneadmin; DONE VMs included.
+    pub fn show(&self, caller: &Caller, id: u64) -> Result<Vm> {
+        let vm = self.get(id)?;
+        if !caller.owns_or_admin(vm.uid) {
+            return Err(Error::Forbidden {
+                kind: Kind::Vm,
+                id: id.to_string(),
+                action: "show".to_string(),
+            });
+        }
+        Ok(vm)
+    }
+
+    /// The VMs of `filter` the caller may see, in id order, without the
+    /// DONE ones (as `onevm list`).
+    pub fn list(&self, caller: &Caller, filter: Filter) -> Result<Vec<Vm>> {
+        let wanted = |vm: &Vm| match filter {
+            Filter::All => caller.owns_or_admin(vm.uid),
+            Filter::Mine => vm.uid == caller.uid,
+            Filter::User(uid) => vm.uid == uid && caller.owns_or_admin(uid),
+        };
+        Ok(self
+            .read()?
+            .values()
+            .filter(|vm| vm.state != State::Done && wanted(vm))
+            .cloned()
+            .collect())
+    }
+
+    /// The VMs the caller may see (all for oneadmin), in id order, with
+    /// the DONE ones that ended at or after `done_since` (Unix seconds):
+    /// EC2 keeps terminated instances visible for a while (spec/EC2.md §5).
+    pub fn list_with_done(&self, caller: &Caller, done_since: u64) -> Result<Vec<Vm>> {
+        Ok(self
+            .read()?
+            .values()
+            .filter(|vm| {
+                caller.owns_or_admin(vm.uid) && (vm.state != State::Done || vm.etime >= done_since)
+            })
+            .cloned()
+            .collect())
+    }
+
+    /// One VM by id, for the core's own workers (no caller).
+    pub fn get(&self, id: u64) -> Result<Vm> {
+        self.read()?
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::not_found(Kind::Vm, id))
+    }
+
+    /// How many VMs the pool holds, DONE ones included.
+    pub fn len(&self) -> usize {
+        self.read().map_or(0, |vms| vms.len())
+    }
+
+    /// Whether the pool holds no VM at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether no driver step is queued or running, for tests and
+    /// benchmarks that wait for the pool to settle.
+    pub fn is_idle(&self) -> bool {
+        self.queue.is_idle()
+    }
+
+    // -----------------------------------------------------------------
+    // Creating
+    // -----------------------------------------------------------------
+
+    /// Creates a VM from template text; any user may, and owns it. A
+    /// refused template creates nothing and takes no lease or image.
+    pub fn create(&self, caller: &Caller, text: &str) -> Result<Vm> {
+        let template =
+            Template::parse(text).map_err(|e| Error::invalid("template", e.to_string()))?;
+        self.create_from(caller, template)
+    }
+
+    /// Creates a VM from a parsed template (for fronts that build one).
+    pub fn create_from(&self, caller: &Caller, mut template: Template) -> Result<Vm> {
+        let reservation = create::check(&template, caller)?;
+        let guard = self.writer.lock()?;
+        let time = now();
+        let (vm, taken) = guard.commit(|tx| {
+            let id = tx.next_id(Pool::Vms)?;
+            let vms = self.read()?;
+            let others = MapLookup(&vms);
+            let pools = Pools {
+                vnets: &self.vnets,
+                images: &self.images,
+                settings: &self.settings,
+                others: &others,
+            };
+            let taken = create::rewrite(&guard, id, caller, &mut template, &pools)?;
+            let vm = Vm {
+                id,
+                uid: caller.uid,
+                uname: caller.name.clone(),
+                name: template.get("NAME").unwrap_or_default().to_string(),
+                state: State::Pending,
+                lcm: LcmState::LcmInit,
+                deploy_id: None,
+                template: std::mem::take(&mut template),
+                reservation,
+                usage: Usage::default(),
+                stime: time,
+                etime: 0,
+                history: Vec::new(),
+                error: None,
+                pending: None,
+                op: 0,
+                unplaced: None,
+            };
+            tx.put_vm(&vm)?;
+            for lease in &taken.leases {
+                tx.put_lease(lease)?;
+            }
+            taken.images.write(tx)?;
+            Ok((vm, taken))
+        })?;
+        self.vnets.apply_leases(&guard, &taken.leases)?;
+        self.images.apply(taken.images)?;
+        self.write_map()?.insert(vm.id, vm.clone());
+        if let Some(hooks) = self.hooks.get() {
+            hooks.on_create(&self.view(&vm));
+        }
+        self.ring();
+        drop(guard);
+        tracing::info!("VM {} ({}) created by {}", vm.id, vm.name, caller.name);
+        Ok(vm)
+    }
+
+    // -----------------------------------------------------------------
+    // Acting
+    // -----------------------------------------------------------------
+
+    /// A user action on VM `id`: the owner or oneadmin, and for deploy,
+    /// migrate, livemigrate and recover oneadmin alone; `host` (an id or a
+    /// name) for the actions that take one. Refused where the life-cycle
+    /// table does not allow it, with `InvalidState` naming the state.
+    pub fn action(
+        &self,
+        caller: &Caller,
+        id: u64,
+        action: Action,
+        host: Option<&str>,
+    ) -> Result<Vm> {
+        let vm = self.get(id)?;
+        let forbidden = || Error::Forbidden {
+            kind: Kind::Vm,
+            id: id.to_string(),
+            action: action.to_string(),
+        };
+        if !caller.owns_or_admin(vm.uid) {
+            return Err(forbidden());
+        }
+        let event = action.event(&vm);
+        if super::state::admin_only(event) && !caller.is_admin() {
+            return Err(forbidden());
+        }
+        let mut input = Input::new(Origin::User);
+        if action.needs_host() {
+            let key = host
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .ok_or_else(|| Error::invalid("host", format!("missing: {action} needs a host")))?;
+            let target = self.hosts.show(caller, key)?;
+            if action != Action::Deploy && vm.host().is_some_and(|h| h.host_id == target.id) {
+                return Err(Error::invalid(
+                    "host",
+                    format!("VM {id} is already on host {}", target.name),
+                ));
+            }
+            input.host = Some(target);
+        }
+        self.apply(id, event, input)?;
+        self.get(id)
+    }
+
+    /// Deploys a pending VM on host `host_id` as oneadmin: the
+    /// scheduler's deploy (spec/CORE.md §6.5).
+    pub fn deploy_on(&self, vm_id: u64, host_id: u64) -> Result<Vm> {
+        let admin = Caller {
+            uid: ADMIN_UID,
+            name: "oneadmin".to_string(),
+        };
+        self.action(&admin, vm_id, Action::Deploy, Some(&host_id.to_string()))
+    }
+
+    /// Records why the scheduler left a pending VM where it is.
+    pub fn set_unplaced(&self, vm_id: u64, reason: Option<String>) {
+        if let Ok(mut vms) = self.write_map() {
+            if let Some(vm) = vms.get_mut(&vm_id) {
+                if vm.state == State::Pending {
+                    vm.unplaced = reason;
+                }
+            }
+        }
+    }
+
+    /// Applies `event` to VM `id` (the one path of every state change):
+    /// checks the origin still counts, asks the table, and for a
+    /// transition commits the new state with its bookkeeping and pending
+    /// step, applies it to memory and queues its driver steps, all under
+    /// the writer lock (so the jobs of two transitions of one VM queue in
+    /// commit order). Answers the VM as changed, or `None` when the event
+    /// did not count or changed nothing but figures.
+    pub(super) fn apply(&self, id: u64, event: Event, input: Input) -> Result<Option<Vm>> {
+        let guard = self.writer.lock()?;
+        let vm = self.get(id)?;
+        match input.origin {
+            Origin::Reply(op) => {
+                let awaited = vm
+                    .pending
+                    .as_ref()
+                    .filter(|p| p.op == op && p.awaited.is_some());
+                if awaited.is_none() {
+                    tracing::debug!("VM {id}: late reply {event} of operation {op} ignored");
+                    return Ok(None);
+                }
+            }
+            Origin::Monitor(op) if vm.op != op => {
+                tracing::debug!("VM {id}: poll answer of an earlier state ignored");
+                return Ok(None);
+            }
+            Origin::Monitor(_) | Origin::User => {}
+        }
+        let transition = match next(vm.state, vm.lcm, event).map_err(|r| r.into_error(id))? {
+            Outcome::Transition(t) => t,
+            Outcome::Ignored(why) => {
+                tracing::info!("VM {id} ({}): {event} {why}", vm.short_state());
+                match input.origin {
+                    Origin::Reply(_) => self.commit_settled(&guard, vm, input.error)?,
+                    Origin::Monitor(_) => self.commit_figures(&guard, vm, input.poll.as_ref())?,
+                    Origin::User => {}
+                }
+                return Ok(None);
+            }
+        };
+        let same = transition.state == vm.state && transition.lcm == vm.lcm;
+        if matches!(input.origin, Origin::Monitor(_)) && same && transition.steps.is_empty() {
+            self.commit_figures(&guard, vm, input.poll.as_ref())?;
+            return Ok(None);
+        }
+
+        let time = now();
+        let from = (vm.state, vm.lcm);
+        let mut changed = vm.clone();
+        let mut effects = Effects::default();
+        self.bookkeeping(
+            &guard,
+            &mut changed,
+            &transition.steps,
+            &input,
+            time,
+            &mut effects,
+        )?;
+        changed.state = transition.state;
+        changed.lcm = transition.lcm;
+        changed.op = vm.op + 1;
+        if let Some(message) = input.error {
+            changed.error = Some(VmError { message, time });
+        }
+        if let Some(poll) = &input.poll {
+            record_figures(&mut changed, poll, time);
+        }
+        if changed.state != State::Pending {
+            changed.unplaced = None;
+        }
+
+        // The awaited step and the fire-and-forget ones (CORE.md §8.4).
+        let awaited = match transition.awaited() {
+            Some(Step::RetryPending) => vm
+                .pending
+                .as_ref()
+                .and_then(|p| p.awaited)
+                .or_else(|| default_awaited(&vm)),
+            other => other,
+        };
+        let cleanup: Vec<Step> = transition
+            .steps
+            .iter()
+            .copied()
+            .filter(|s| {
+                s.is_driver()
+                    && Some(*s) != transition.awaited()
+                    && !matches!(
+                        s,
+                        Step::TmDriverCancel | Step::VmmDriverCancel | Step::RetryPending
+                    )
+            })
+            .collect();
+        changed.pending = (awaited.is_some() || !cleanup.is_empty()).then(|| Pending {
+            op: changed.op,
+            awaited,
+            host: awaited
+                .map(|s| jobs::host_of(&changed, s))
+                .unwrap_or_default(),
+            cleanup: cleanup.clone(),
+            started_at: time,
+        });
+        let mut roles: Vec<(Step, Role)> = cleanup
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| {
+                (
+                    s,
+                    Role::Cleanup {
+                        last: i + 1 == cleanup.len(),
+                    },
+                )
+            })
+            .collect();
+        roles.extend(awaited.map(|s| (s, Role::Awaited)));
+        let jobs = self.jobs_for(&changed, changed.op, &roles);
+
+        let pending_changed = changed.pending != vm.pending;
+        guard.commit(|tx| {
+            tx.put_vm(&changed)?;
+            for &i in &effects.touched {
+                if let Some(record) = changed.history.get(i) {
+                    tx.put_vm_history(id, record)?;
+                }
+            }
+            if pending_changed {
+                tx.set_vm_pending(id, changed.pending.as_ref())?;
+            }
+            self.hosts.write_shares(tx, &effects.shares)?;
+            for lease in &effects.leases {
+                tx.release_lease(lease)?;
+            }
+            effects.images.write(tx)
+        })?;
+        self.hosts.apply_shares(&guard, &effects.shares)?;
+        self.vnets.apply_release(&guard, &effects.leases)?;
+        self.images.apply(effects.images)?;
+        self.write_map()?.insert(id, changed.clone());
+        tracing::info!(
+            "VM {id}: {event}: {}/{} -> {}/{}",
+            from.0,
+            from.1,
+            changed.state,
+            changed.lcm
+        );
+        for job in jobs {
+            self.queue.submit(job);
+        }
+        let to = (changed.state, changed.lcm);
+        if to != from {
+            if let Some(hooks) = self.hooks.get() {
+                hooks.on_transition(&self.view(&changed), from, to);
+            }
+            if changed.state == State::Pending {
+                self.ring();
+            }
+        }
+        drop(guard);
+        Ok(Some(changed))
+    }
+
+    /// The bookkeeping steps of a transition, in order, on `vm`; driver
+    /// steps are skipped (they become jobs).
+    fn bookkeeping(
+        &self,
+        guard: &WriteGuard<'_>,
+        vm: &mut Vm,
+        steps: &[Step],
+        input: &Input,
+        time: u64,
+        fx: &mut Effects,
+    ) -> Result<()> {
+        for &step in steps {
+            match step {
+                Step::OpenHistory => {
+                    let host = input.host.as_ref().ok_or_else(|| {
+                        Error::Internal(format!("VM {}: a new stay without a host", vm.id))
+                    })?;
+                    let seq = vm.history.len();
+                    vm.history.push(History::open(
+                        seq_number(seq),
+                        host.id,
+                        &host.name,
+                        &self.settings.vm_dir,
+                        &host.vmm_mad,
+                        &host.tm_mad,
+                    ));
+                    fx.touched.insert(seq);
+                }
+                Step::CopyHistory(which) => {
+                    let seq = vm.history.len();
+                    match vm.record(which) {
+                        Some(record) => {
+                            let copy = record.copy_as(seq_number(seq));
+                            vm.history.push(copy);
+                            fx.touched.insert(seq);
+                        }
+                        None => missing_record(vm.id, step),
+                    }
+                }
+                Step::Stamp(which, stamp) => match record_index(vm, which) {
+                    Some(i) => {
+                        set_stamp(&mut vm.history[i], stamp, time);
+                        fx.touched.insert(i);
+                    }
+                    None => missing_record(vm.id, step),
+                },
+                Step::SetReason(which, reason) => match record_index(vm, which) {
+                    Some(i) => {
+                        vm.history[i].reason = reason;
+                        fx.touched.insert(i);
+                    }
+                    None => missing_record(vm.id, step),
+                },
+                Step::ReserveCapacity(which) | Step::ReleaseCapacity(which) => {
+                    if vm.reservation.is_empty() {
+                        continue;
+                    }
+                    let Some(host_id) = vm.record(which).map(|h| h.host_id) else {
+                        missing_record(vm.id, step);
+                        continue;
+                    };
+                    let r = vm.reservation;
+                    let planned = if matches!(step, Step::ReserveCapacity(_)) {
+                        self.hosts.plan_charge(guard, host_id, r.cpu, r.mem_kb)
+                    } else {
+                        self.hosts.plan_release(guard, host_id, r.cpu, r.mem_kb)
+                    };
+                    match planned {
+                        Ok(change) => fx.shares.push(change),
+                        // A host deleted by hand: nothing to give back.
+                        Err(Error::NotFound { .. }) => {
+                            tracing::warn!("VM {}: {step}: host {host_id} is gone", vm.id)
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                Step::StoreDeployId => {
+                    if let Some(deploy_id) = &input.deploy_id {
+                        vm.deploy_id = Some(deploy_id.clone());
+                    }
+                }
+                Step::SetExitTime => vm.etime = time,
+                Step::ReleaseLeases => fx.leases = self.vnets.plan_release(guard, vm.id)?,
+                Step::ReleaseImages => {
+                    for disk in vm.template.vectors("DISK") {
+                        if let Some(image) =
+                            disk.get("IMAGE_ID").and_then(|i| i.trim().parse().ok())
+                        {
+                            self.images.plan_release(&mut fx.images, image)?;
+                        }
+                    }
+                }
+                Step::TmProlog
+                | Step::TmPrologResume
+                | Step::TmPrologMigrate
+                | Step::TmEpilog
+                | Step::TmEpilogStop
+                | Step::TmEpilogDelete
+                | Step::TmEpilogDeletePrevious
+                | Step::TmEpilogDeleteStop
+                | Step::TmDriverCancel
+                | Step::VmmDeploy
+                | Step::VmmRestore
+                | Step::VmmSave
+                | Step::VmmSavePrevious
+                | Step::VmmShutdown
+                | Step::VmmCancel
+                | Step::VmmCancelPrevious
+                | Step::VmmMigrate
+                | Step::VmmReboot
+                | Step::VmmReset
+                | Step::VmmPoll
+                | Step::VmmDriverCancel
+                | Step::RetryPending => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// A reply of the awaited step that leads nowhere (a poll answering
+    /// nothing, a reply the table ignores): the VM waits no more.
+    fn commit_settled(
+        &self,
+        guard: &WriteGuard<'_>,
+        mut vm: Vm,
+        error: Option<String>,
+    ) -> Result<()> {
+        if let Some(pending) = &mut vm.pending {
+            pending.awaited = None;
+        }
+        if vm.pending.as_ref().is_some_and(|p| p.cleanup.is_empty()) {
+            vm.pending = None;
+        }
+        if let Some(message) = error {
+            vm.error = Some(VmError {
+                message,
+                time: now(),
+            });
+        }
+        guard.commit(|tx| {
+            tx.put_vm(&vm)?;
+            tx.set_vm_pending(vm.id, vm.pending.as_ref())
+        })?;
+        self.write_map()?.insert(vm.id, vm);
+        Ok(())
+    }
+
+    /// A poll's figures, stored when they changed (spec/CORE.md §1.5);
+    /// the time of the poll is kept in memory only.
+    fn commit_figures(
+        &self,
+        guard: &WriteGuard<'_>,
+        mut vm: Vm,
+        poll: Option<&PollAnswer>,
+    ) -> Result<()> {
+        let Some(poll) = poll else { return Ok(()) };
+        let before = (vm.usage.clone(), vm.template.clone());
+        record_figures(&mut vm, poll, now());
+        let changed = Usage {
+            last_poll: before.0.last_poll,
+            ..vm.usage.clone()
+        } != before.0
+            || vm.template != before.1;
+        if changed {
+            guard.commit(|tx| tx.put_vm(&vm))?;
+        }
+        self.write_map()?.insert(vm.id, vm);
+        Ok(())
+    }
+
+    /// The jobs of `steps` for `vm` at operation `op`.
+    pub(super) fn jobs_for(&self, vm: &Vm, op: u64, steps: &[(Step, Role)]) -> Vec<Job> {
+        let host_template = |id: u64| self.hosts.get(id).ok().flatten().map(|h| h.template);
+        let ctx = jobs::Context {
+            settings: &self.settings,
+            host_template: &host_template,
+        };
+        jobs::for_steps(vm, op, steps, &ctx)
+    }
+
+    /// The probe of an awaited step after a restart, if it can be probed.
+    pub(super) fn probe_job(&self, vm: &Vm, op: u64, step: Step) -> Option<Job> {
+        let host_template = |id: u64| self.hosts.get(id).ok().flatten().map(|h| h.template);
+        let ctx = jobs::Context {
+            settings: &self.settings,
+            host_template: &host_template,
+        };
+        jobs::probe(vm, op, step, &ctx)
+    }
+
+    // -----------------------------------------------------------------
+    // Driver results
+    // -----------------------------------------------------------------
+
+    /// What the runner calls when a job ends: its result becomes the VM's
+    /// next event (awaited steps, polls, probes) or a log line (clean-ups).
+    pub(super) fn finish(&self, job: &Job, result: Result<Answer>) {
+        let outcome = match job.role {
+            Role::Awaited => self.finish_awaited(job, result),
+            Role::Cleanup { last } => {
+                if let Err(e) = &result {
+                    tracing::warn!("VM {}: clean-up {}: {e}", job.vm_id, job.step);
+                }
+                if last {
+                    self.settle_cleanup(job.vm_id, job.op)
+                } else {
+                    Ok(())
+                }
+            }
+            Role::Monitor => match result {
+                Ok(Answer::Poll(answer)) => match monitor_event(&answer) {
+                    Some(event) => {
+                        let mut input = Input::new(Origin::Monitor(job.op));
+                        input.poll = Some(answer);
+                        if event == Event::MonitorFailure {
+                            input.error = Some(format!(
+                                "poll on {}: the hypervisor reports the VM in error (STATE=e)",
+                                jobs::host_of_job(job)
+                            ));
+                        }
+                        self.apply(job.vm_id, event, input).map(drop)
+                    }
+                    None => self.store_figures(job.vm_id, job.op, &answer),
+                },
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    tracing::warn!("VM {}: Error monitoring VM: {e}", job.vm_id);
+                    Ok(())
+                }
+            },
+            Role::Probe => self.finish_probe(job, result),
+        };
+        if let Err(e) = outcome {
+            tracing::error!("VM {}: after {}: {e}", job.vm_id, job.step);
+        }
+    }
+
+    fn finish_awaited(&self, job: &Job, result: Result<Answer>) -> Result<()> {
+        let mut input = Input::new(Origin::Reply(job.op));
+        let event = match (&result, reply_events(job.step)) {
+            (_, None) => None,
+            (Ok(answer), Some((success, _))) => {
+                match answer {
+                    Answer::DeployId(id) => input.deploy_id = Some(id.clone()),
+                    Answer::Poll(poll) => input.poll = Some(poll.clone()),
+                    Answer::Done | Answer::Probe(_) => {}
+                }
+                match success {
+                    // An awaited poll: its letter is the event.
+                    Event::MonitorAlive => input.poll.as_ref().and_then(monitor_event),
+                    other => Some(other),
+                }
+            }
+            (Err(e), Some((_, failure))) => {
+                tracing::warn!("VM {}: {e}", job.vm_id);
+                match failure {
+                    // A failed poll only logs ("Error monitoring VM").
+                    Event::MonitorAlive => None,
+                    other => {
+                        input.error = Some(e.to_string());
+                        Some(other)
+                    }
+                }
+            }
+        };
+        match event {
+            Some(event) => self.apply(job.vm_id, event, input).map(drop),
+            None => self.settle(job.vm_id, job.op),
+        }
+    }
+
+    /// The awaited step of operation `op` ended without an event.
+    fn settle(&self, vm_id: u64, op: u64) -> Result<()> {
+        let guard = self.writer.lock()?;
+        let vm = self.get(vm_id)?;
+        if vm
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.op == op && p.awaited.is_some())
+        {
+            self.commit_settled(&guard, vm, None)?;
+        }
+        Ok(())
+    }
+
+    /// The clean-ups of operation `op` ended: forget them.
+    fn settle_cleanup(&self, vm_id: u64, op: u64) -> Result<()> {
+        let guard = self.writer.lock()?;
+        let mut vm = self.get(vm_id)?;
+        let Some(pending) = vm.pending.as_mut().filter(|p| p.op == op) else {
+            return Ok(());
+        };
+        pending.cleanup.clear();
+        if pending.awaited.is_none() {
+            vm.pending = None;
+        }
+        guard.commit(|tx| tx.set_vm_pending(vm_id, vm.pending.as_ref()))?;
+        self.write_map()?.insert(vm_id, vm);
+        Ok(())
+    }
+
+    /// A poll answer with no event: only its figures.
+    fn store_figures(&self, vm_id: u64, op: u64, answer: &PollAnswer) -> Result<()> {
+        let guard = self.writer.lock()?;
+        let vm = self.get(vm_id)?;
+        if vm.op == op {
+            self.commit_figures(&guard, vm, Some(answer))?;
+        }
+        Ok(())
+    }
+
+    /// Marks a VM as polled now, so that the next tick picks others
+    /// (memory only).
+    pub(super) fn mark_polled(&self, vm_id: u64, time: u64) {
+        if let Ok(mut vms) = self.write_map() {
+            if let Some(vm) = vms.get_mut(&vm_id) {
+                vm.usage.last_poll = time;
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------
+    // Internals
+    // -----------------------------------------------------------------
+
+    /// The VMs matching `keep`, without cloning the others.
+    pub(super) fn select(&self, keep: impl Fn(&Vm) -> bool) -> Result<Vec<Vm>> {
+        Ok(self
+            .read()?
+            .values()
+            .filter(|vm| keep(vm))
+            .cloned()
+            .collect())
+    }
+
+    /// Runs `look` over every VM under the read lock, cloning nothing
+    /// (start-up counts, the poller's choice among many VMs).
+    pub(super) fn scan<T>(
+        &self,
+        look: impl FnOnce(&mut dyn Iterator<Item = &Vm>) -> T,
+    ) -> Result<T> {
+        let vms = self.read()?;
+        Ok(look(&mut vms.values()))
+    }
+
+    /// A VM as the hooks see it.
+    fn view<'a>(&'a self, vm: &'a Vm) -> VmView<'a> {
+        let mut view = VmView::new(vm.id, &vm.template)
+            .owner(vm.uid, &vm.uname)
+            .others(self);
+        if let Some(h) = vm.host() {
+            view = view.host(&h.host);
+        }
+        view
+    }
+
+    fn ring(&self) {
+        if let Some(bell) = self.bell.get() {
+            bell.ring();
+        }
+    }
+
+    pub(super) fn read(&self) -> Result<RwLockReadGuard<'_, BTreeMap<u64, Vm>>> {
+        self.vms
+            .read()
+            .map_err(|_| Error::Internal("VM pool lock poisoned".into()))
+    }
+
+    pub(super) fn write_map(&self) -> Result<RwLockWriteGuard<'_, BTreeMap<u64, Vm>>> {
+        self.vms
+            .write()
+            .map_err(|_| Error::Internal("VM pool lock poisoned".into()))
+    }
+}
+
+impl Drop for VmPool {
+    fn drop(&mut self) {
+        // The runner's threads end once the queue is closed.
+        self.queue.close();
+    }
+}
+
+/// Other VMs for `$<vmid>.NAME` (spec/CORE.md §5.2) and the hooks.
+impl VmLookup for VmPool {
+    fn vm(&self, vmid: u64) -> Option<OtherVm> {
+        self.read().ok()?.get(&vmid).map(|vm| OtherVm {
+            owner: vm.uid,
+            template: vm.template.clone(),
+        })
+    }
+}
+
+/// The pool's map, already read-locked, as a [`VmLookup`] (creation holds
+/// the lock while it substitutes).
+struct MapLookup<'a>(&'a BTreeMap<u64, Vm>);
+
+impl VmLookup for MapLookup<'_> {
+    fn vm(&self, vmid: u64) -> Option<OtherVm> {
+        self.0.get(&vmid).map(|vm| OtherVm {
+            owner: vm.uid,
+            template: vm.template.clone(),
+        })
+    }
+}
+
+/// The scheduler's view of the pool (`core::sched`).
+impl Placement for VmPool {
+    fn pending(&self, limit: usize) -> Vec<PendingVm> {
+        let Ok(vms) = self.read() else {
+            return Vec::new();
+        };
+        vms.values()
+            .filter(|vm| vm.state == State::Pending)
+            .take(limit)
+            .map(|vm| PendingVm {
+                id: vm.id,
+                owner: vm.uid,
+                cpu: vm.reservation.cpu,
+                memory_kb: vm.reservation.mem_kb,
+                requirements: vm.attribute("REQUIREMENTS").unwrap_or_default().to_string(),
+                rank: vm.attribute("RANK").unwrap_or_default().to_string(),
+            })
+            .collect()
+    }
+
+    fn deploy(&self, vm_id: u64, host_id: u64) -> Result<()> {
+        self.deploy_on(vm_id, host_id).map(drop)
+    }
+
+    fn unplaced(&self, vm_id: u64, reason: String) {
+        self.set_unplaced(vm_id, Some(reason));
+    }
+}
+
+/// The success and failure events of an awaited step's reply; polls
+/// answer with their letter (`MonitorAlive` stands for "by the letter").
+fn reply_events(step: Step) -> Option<(Event, Event)> {
+    Some(match step {
+        Step::TmProlog | Step::TmPrologResume | Step::TmPrologMigrate => {
+            (Event::PrologSuccess, Event::PrologFailure)
+        }
+        Step::TmEpilog | Step::TmEpilogStop => (Event::EpilogSuccess, Event::EpilogFailure),
+        Step::VmmDeploy | Step::VmmRestore | Step::VmmMigrate => {
+            (Event::DeploySuccess, Event::DeployFailure)
+        }
+        Step::VmmSave | Step::VmmSavePrevious => (Event::SaveSuccess, Event::SaveFailure),
+        Step::VmmShutdown => (Event::ShutdownSuccess, Event::ShutdownFailure),
+        Step::VmmCancel => (Event::CancelSuccess, Event::CancelFailure),
+        Step::VmmReboot => (Event::RebootSuccess, Event::RebootFailure),
+        Step::VmmReset => (Event::ResetSuccess, Event::ResetFailure),
+        Step::VmmPoll => (Event::MonitorAlive, Event::MonitorAlive),
+        Step::OpenHistory
+        | Step::CopyHistory(_)
+        | Step::Stamp(..)
+        | Step::SetReason(..)
+        | Step::ReserveCapacity(_)
+        | Step::ReleaseCapacity(_)
+        | Step::StoreDeployId
+        | Step::SetExitTime
+        | Step::ReleaseLeases
+        | Step::ReleaseImages
+        | Step::TmEpilogDelete
+        | Step::TmEpilogDeletePrevious
+        | Step::TmEpilogDeleteStop
+        | Step::TmDriverCancel
+        | Step::VmmCancelPrevious
+        | Step::VmmDriverCancel
+        | Step::RetryPending => return None,
+    })
+}
+
+/// The success and failure events of an awaited step, for recovery.
+pub(super) fn step_events(step: Step) -> Option<(Event, Event)> {
+    reply_events(step).filter(|(s, _)| *s != Event::MonitorAlive)
+}
+
+/// The monitor event of a poll's state letter (spec/CORE.md §1.5);
+/// `None` for `-` or no letter.
+pub(super) fn monitor_event(answer: &PollAnswer) -> Option<Event> {
+    match answer.state? {
+        PollState::Active => Some(Event::MonitorAlive),
+        PollState::Paused => Some(Event::MonitorSuspend),
+        PollState::Error => Some(Event::MonitorFailure),
+        PollState::Disappeared => Some(Event::MonitorDone),
+        PollState::Unknown => None,
+    }
+}
+
+/// The step a VM in an LCM state waits for, when its stored pending step
+/// was lost (for `recover retry`).
+fn default_awaited(vm: &Vm) -> Option<Step> {
+    Some(match vm.lcm {
+        LcmState::Prolog => Step::TmProlog,
+        LcmState::PrologResume => Step::TmPrologResume,
+        LcmState::PrologMigrate => Step::TmPrologMigrate,
+        LcmState::Boot if vm.deploy_id.is_some() && vm.was_stopped() => Step::VmmRestore,
+        LcmState::Boot => Step::VmmDeploy,
+        LcmState::Migrate => Step::VmmMigrate,
+        LcmState::SaveStop | LcmState::SaveSuspend => Step::VmmSave,
+        LcmState::SaveMigrate => Step::VmmSavePrevious,
+        LcmState::Shutdown => Step::VmmShutdown,
+        LcmState::Cancel => Step::VmmCancel,
+        LcmState::Epilog => Step::TmEpilog,
+        LcmState::EpilogStop => Step::TmEpilogStop,
+        LcmState::LcmInit
+        | LcmState::Running
+        | LcmState::Failure
+        | LcmState::Cleanup
+        | LcmState::Unknown => return None,
+    })
+}
+
+/// Stores a poll's figures and custom attributes (spec/CORE.md §1.5).
+/// Custom attributes never replace what the VM's definition says.
+fn record_figures(vm: &mut Vm, poll: &PollAnswer, time: u64) {
+    const DEFINITION: &[&str] = &[
+        "NAME",
+        "VMID",
+        "MEMORY",
+        "CPU",
+        "VCPU",
+        "OS",
+        "DISK",
+        "NIC",
+        "INPUT",
+        "GRAPHICS",
+        "REQUIREMENTS",
+        "RANK",
+        "CONTEXT",
+        "RAW",
+    ];
+    let usage = &mut vm.usage;
+    usage.cpu = poll.used_cpu.unwrap_or(usage.cpu);
+    usage.memory_kb = poll.used_memory.unwrap_or(usage.memory_kb);
+    usage.net_rx = poll.net_rx.unwrap_or(usage.net_rx);
+    usage.net_tx = poll.net_tx.unwrap_or(usage.net_tx);
+    usage.last_poll = time;
+    for attribute in poll.extra.attributes() {
+        let Some(value) = attribute.value.as_single() else {
+            continue;
+        };
+        let name = attribute.name.as_str();
+        if DEFINITION.contains(&name) || vm.template.vector(name).is_some() {
+            continue;
+        }
+        if vm.template.get(name) != Some(value) {
+            vm.template.set(name, value);
+        }
+    }
+}
+
+fn seq_number(index: usize) -> u32 {
+    u32::try_from(index).unwrap_or(u32::MAX)
+}
+
+fn record_index(vm: &Vm, which: Record) -> Option<usize> {
+    let n = vm.history.len();
+    match which {
+        Record::Current => n.checked_sub(1),
+        Record::Previous => n.checked_sub(2),
+    }
+}
+
+fn missing_record(vm_id: u64, step: Step) {
+    tracing::warn!("VM {vm_id}: {step}: no such history record; skipped");
+}
+
+fn set_stamp(record: &mut History, stamp: Stamp, time: u64) {
+    let field = match stamp {
+        Stamp::Stime => &mut record.stime,
+        Stamp::Etime => &mut record.etime,
+        Stamp::Pstime => &mut record.pstime,
+        Stamp::Petime => &mut record.petime,
+        Stamp::Rstime => &mut record.rstime,
+        Stamp::Retime => &mut record.retime,
+        Stamp::Estime => &mut record.estime,
+        Stamp::Eetime => &mut record.eetime,
+    };
+    *field = time;
+}
+
+/// The reason's short form in `history` listings (spec/CORE.md §2).
+pub fn reason_short(reason: Reason) -> &'static str {
+    match reason {
+        Reason::None => "none",
+        Reason::Error => "erro",
+        Reason::StopResume => "stop",
+        Reason::User => "user",
+        Reason::Cancel => "canc",
+    }
+}
