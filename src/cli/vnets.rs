@@ -1,6 +1,6 @@
 //! `cloudgate vnet ...`: OpenNebula's `onevnet` over `/v1/vnets`
 //! (spec/CLI.md, "vnet"; spec/CORE.md §4): `create FILE`, `delete`,
-//! `list [a|m|uid|user]`, `show`.
+//! `list [a|m|uid|user]`, `show`, and cloudgate's `publish` / `unpublish`.
 //!
 //! May use: `crate::cli::{client, output}`.
 
@@ -102,11 +102,31 @@ pub enum VnetCommand {
         #[command(flatten)]
         format: FormatArgs,
     },
+    /// Let every user see networks and use them in NICs (yours, or any as
+    /// oneadmin).
+    Publish {
+        /// Ids, names or ranges.
+        #[arg(required = true, value_name = "NETWORK")]
+        vnets: Vec<String>,
+    },
+    /// Make networks private again; leases already taken stay.
+    Unpublish {
+        /// Ids, names or ranges.
+        #[arg(required = true, value_name = "NETWORK")]
+        vnets: Vec<String>,
+    },
 }
 
 /// Runs one `cloudgate vnet` command; failures are reported on stderr and
 /// become the exit code ([`client::Error::exit_code`]).
 pub fn run(command: VnetCommand) -> ExitCode {
+    let each = |vnets: &[String], action: &'static str| {
+        client::for_each(vnets, |client, vnet| {
+            client
+                .object("POST", &format!("{}/{action}", path(vnet)), None)
+                .map(drop)
+        })
+    };
     match command {
         VnetCommand::Create { file } => client::finish(create(&file)),
         VnetCommand::Delete { vnets } => client::for_each(&vnets, |client, vnet| {
@@ -118,6 +138,8 @@ pub fn run(command: VnetCommand) -> ExitCode {
             ExitCode::SUCCESS
         }
         VnetCommand::Show { vnet, format } => client::finish(show(&vnet, &format)),
+        VnetCommand::Publish { vnets } => each(&vnets, "publish"),
+        VnetCommand::Unpublish { vnets } => each(&vnets, "unpublish"),
     }
 }
 

@@ -411,12 +411,11 @@ fn every_route_answers_each_kind_of_caller_as_section_2_says() {
             body: None,
             expect: (200, 403, 200),
         },
-        // Publishing networks awaits a core call: 501 once authorized.
         Case {
             method: "PUT",
             path: format!("/network/{net}"),
             body: Some("<NETWORK><PUBLIC>NO</PUBLIC></NETWORK>".into()),
-            expect: (501, 403, 501),
+            expect: (202, 403, 202),
         },
         Case {
             method: "DELETE",
@@ -858,6 +857,115 @@ fn networks_are_created_shown_and_deleted_but_not_while_leased() {
     ] {
         xml(server, "POST", "/network", &auth, body).error(400);
     }
+}
+
+#[test]
+fn put_network_publishes_and_unpublishes_it() {
+    let (server, _config) = &vm_server();
+    let alice = User::new(server, "occi-pub");
+    let bob = User::new(server, "occi-pub2");
+    let net = network(server, &alice, &unique("pub"), "10.40.0.0");
+    let path = format!("/network/{net}");
+    let ua = libcloud("3.0");
+    let put = |who: &User, body: &str| {
+        request(
+            server,
+            "PUT",
+            &path,
+            &who.sha1(),
+            Some(body.as_bytes()),
+            &[("User-Agent", &ua)],
+        )
+    };
+    let public_of = |who: &User| {
+        request(
+            server,
+            "GET",
+            &path,
+            &who.sha1(),
+            None,
+            &[("User-Agent", &ua)],
+        )
+        .text("PUBLIC")
+    };
+    let bob_lists = || pool_ids(&get(server, "/network", &bob.sha1()).body).contains(&net);
+    let bob_uses = || {
+        xml(
+            server,
+            "POST",
+            "/compute",
+            &bob.sha1(),
+            &format!(
+                r#"<COMPUTE><NAME /><INSTANCE_TYPE>small</INSTANCE_TYPE><NIC><NETWORK href="/network/{net}"/></NIC></COMPUTE>"#
+            ),
+        )
+    };
+    assert!(!bob_lists());
+    get(server, &path, &bob.sha1()).error(403);
+    bob_uses().error(403);
+
+    // Publish: 202 + the NETWORK as it is now.
+    let reply = put(&alice, "<NETWORK><PUBLIC>YES</PUBLIC></NETWORK>");
+    assert_eq!(reply.status, 202, "{reply:?}");
+    assert_eq!(reply.text("PUBLIC").as_deref(), Some("YES"));
+    assert_eq!(reply.href_id(), net);
+    assert_eq!(public_of(&alice).as_deref(), Some("YES"));
+    assert!(bob_lists());
+    assert_eq!(public_of(&bob).as_deref(), Some("YES"));
+    let used = bob_uses();
+    assert_eq!(used.status, 201, "{used:?}");
+    assert_eq!(
+        get(server, &path, &alice.sha1())
+            .text("USED_LEASES")
+            .as_deref(),
+        Some("1")
+    );
+
+    // Bob may use it, not change it; a bad body is 400 before anything.
+    for body in [
+        "<NETWORK><PUBLIC>NO</PUBLIC></NETWORK>",
+        "<NETWORK><PUBLIC>YES</PUBLIC></NETWORK>",
+    ] {
+        put(&bob, body).error(403);
+    }
+    for body in [
+        "<NETWORK><PUBLIC>MAYBE</PUBLIC></NETWORK>",
+        "<NETWORK><NAME>x</NAME></NETWORK>",
+        "<STORAGE><PUBLIC>NO</PUBLIC></STORAGE>",
+        "<NETWORK><PUBLIC>NO</PUBLIC>",
+        "",
+    ] {
+        put(&alice, body).error(400);
+    }
+    assert_eq!(public_of(&alice).as_deref(), Some("YES"), "nothing changed");
+
+    // Unpublish (oneadmin may too): bob no longer sees or uses it; the
+    // lease he took stays.
+    let reply = put(&User::admin(), "<NETWORK><PUBLIC>NO</PUBLIC></NETWORK>");
+    assert_eq!(reply.status, 202, "{reply:?}");
+    assert_eq!(reply.text("PUBLIC").as_deref(), Some("NO"));
+    assert!(!bob_lists());
+    get(server, &path, &bob.sha1()).error(403);
+    bob_uses().error(403);
+    put(&bob, "<NETWORK><PUBLIC>YES</PUBLIC></NETWORK>").error(403);
+    assert_eq!(public_of(&alice).as_deref(), Some("NO"), "nothing changed");
+    assert_eq!(
+        get(server, &path, &alice.sha1())
+            .text("USED_LEASES")
+            .as_deref(),
+        Some("1")
+    );
+    let again = put(&alice, "<NETWORK><PUBLIC>YES</PUBLIC></NETWORK>");
+    assert_eq!(again.status, 202, "the owner publishes again: {again:?}");
+    request(
+        server,
+        "PUT",
+        "/network/999999",
+        &alice.sha1(),
+        Some(b"<NETWORK><PUBLIC>YES</PUBLIC></NETWORK>"),
+        &[],
+    )
+    .error(404);
 }
 
 // ---------------------------------------------------------------------

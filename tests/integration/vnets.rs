@@ -148,6 +148,83 @@ fn owners_public_and_oneadmin() {
     assert_eq!(listed(server, as_alice, &[&alice]), ["public"]);
 }
 
+/// `POST /v1/vnets/{key}/{publish|unpublish}`.
+fn publish(server: &Server, auth: Option<(&str, &str)>, key: &str, action: &str) -> Answer {
+    send(
+        "POST",
+        &server.url(&format!("/v1/vnets/{key}/{action}")),
+        auth,
+        None,
+    )
+}
+
+/// Creates a VM of `auth` with one NIC on network `id` (pinned nowhere:
+/// it stays pending, which is enough to hold a lease).
+fn vm_on(server: &Server, auth: Option<(&str, &str)>, id: &str) -> Answer {
+    let template = format!(
+        "CPU = 0.1\nMEMORY = 16\nREQUIREMENTS = \"NAME = \\\"nowhere\\\"\"\nNIC = [ NETWORK_ID = {id} ]"
+    );
+    let body = serde_json::json!({ "template": template }).to_string();
+    send("POST", &server.url("/v1/vms"), auth, Some(&body))
+}
+
+#[test]
+fn publish_shares_a_network_and_unpublish_takes_it_back() {
+    let server = Server::shared();
+    let alice = new_user(server, "vn-pub");
+    let bob = new_user(server, "vn-pub");
+    let (as_alice, as_bob) = (Some((alice.as_str(), "pw")), Some((bob.as_str(), "pw")));
+    let net = created(server, as_alice, &lan("shared", ""));
+    let id = net["id"].to_string();
+    assert_eq!(listed(server, as_bob, &[&alice]), Vec::<String>::new());
+    assert_eq!(vm_on(server, as_bob, &id).status, 403);
+
+    let answer = publish(server, as_alice, &id, "publish");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let shown = answer.json();
+    assert_eq!(shown["public"], true);
+    assert!(
+        shown["template"]
+            .as_str()
+            .expect("template")
+            .contains("PUBLIC = YES"),
+        "{shown}"
+    );
+    assert_eq!(listed(server, as_bob, &[&alice]), ["shared"]);
+    assert_eq!(get(server, as_bob, &id).json()["public"], true);
+    let answer = vm_on(server, as_bob, &id);
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    assert_eq!(get(server, as_alice, &id).json()["leases_used"], 1);
+
+    // Bob may use it, not publish or unpublish it; nothing changes.
+    for action in ["unpublish", "publish"] {
+        let answer = publish(server, as_bob, &id, action);
+        assert_eq!(answer.status, 403, "{}", answer.body);
+        assert_eq!(answer.json()["error"]["code"], "Forbidden");
+    }
+    assert_eq!(get(server, as_alice, &id).json()["public"], true);
+
+    // oneadmin unpublishes any network.
+    let answer = publish(server, admin(), &id, "unpublish");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.json()["public"], false);
+    assert_eq!(listed(server, as_bob, &[&alice]), Vec::<String>::new());
+    assert_eq!(get(server, as_bob, &id).status, 403);
+    assert_eq!(vm_on(server, as_bob, &id).status, 403);
+    // The lease bob took stays.
+    assert_eq!(get(server, as_alice, &id).json()["leases_used"], 1);
+    // Refused: another user's private network, unknown ones, other verbs.
+    let answer = publish(server, as_bob, &id, "publish");
+    assert_eq!(answer.status, 403, "{}", answer.body);
+    assert_eq!(get(server, as_alice, &id).json()["public"], false);
+    assert_eq!(publish(server, as_alice, "999999", "publish").status, 404);
+    assert_eq!(publish(server, as_alice, &id, "share").status, 404);
+    assert_eq!(publish(server, None, &id, "publish").status, 401);
+    let answer = publish(server, as_alice, "shared", "publish");
+    assert_eq!(answer.status, 200, "by name: {}", answer.body);
+    assert_eq!(listed(server, as_bob, &[&alice]), ["shared"]);
+}
+
 #[test]
 fn bad_templates_are_400_naming_the_attribute_and_create_nothing() {
     let server = Server::shared();
@@ -335,6 +412,44 @@ fn the_cli_creates_lists_shows_and_deletes() {
     assert_eq!(code, 0, "{err}");
     let (_, out, _) = run(&as_alice, &["vnet", "list", "m", "-l", "NAME"]);
     assert_eq!(out, "NAME\n");
+}
+
+#[test]
+fn the_cli_publishes_and_unpublishes() {
+    let server = Server::shared();
+    let alice = new_user(server, "vn-clipub");
+    let bob = new_user(server, "vn-clipub");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (as_alice, as_bob) = (format!("{alice}:pw"), format!("{bob}:pw"));
+    let run = |auth: &str, args: &[&str]| cloudgate(server, auth, dir.path(), args);
+    let one = created(server, Some((alice.as_str(), "pw")), &lan("one", ""))["id"].to_string();
+    let two = created(server, Some((alice.as_str(), "pw")), &lan("two", ""))["id"].to_string();
+    let bob_sees = || run(&as_bob, &["vnet", "list", &alice, "-l", "NAME"]).1;
+    assert_eq!(bob_sees(), "NAME\n");
+
+    let (code, out, err) = run(&as_alice, &["vnet", "publish", &one, "two"]);
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    assert_eq!(bob_sees(), "NAME\none\ntwo\n");
+    let (code, out, err) = run(&as_bob, &["vnet", "show", &two, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let json: Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(json["public"], true);
+
+    // Not bob's to unpublish: 403, exit 1, and nothing changes.
+    let (code, _, err) = run(&as_bob, &["vnet", "unpublish", &one]);
+    assert_eq!(code, 1);
+    assert!(err.contains("(403 Forbidden)"), "{err}");
+    assert_eq!(bob_sees(), "NAME\none\ntwo\n");
+
+    let (code, _, err) = run(&as_alice, &["vnet", "unpublish", &one, &two]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(bob_sees(), "NAME\n");
+    let (code, _, err) = run(&as_bob, &["vnet", "publish", &two]);
+    assert_eq!(code, 1);
+    assert!(err.contains("(403 Forbidden)"), "{err}");
+    assert_eq!(bob_sees(), "NAME\n");
+    let (code, _, err) = run(&as_alice, &["vnet", "publish"]);
+    assert_eq!(code, 2, "{err}");
 }
 
 #[test]

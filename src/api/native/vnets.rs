@@ -3,6 +3,9 @@
 //! is seen by its owner, by everyone when public, and by oneadmin; only its
 //! owner or oneadmin deletes it, and not while leases are in use.
 //!
+//! `POST /v1/vnets/{vnet}/publish` and `/unpublish` (owner or oneadmin)
+//! make a network usable and visible by every user, or not.
+//!
 //! Leases are taken and given back by the VM pool, so no route here
 //! changes them; they are only shown.
 
@@ -25,7 +28,8 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
         resource("/vnets/{vnet}")
             .route(web::get().to(show))
             .route(web::delete().to(delete)),
-    );
+    )
+    .service(resource("/vnets/{vnet}/{action}").route(web::post().to(action)));
 }
 
 /// A network as `/v1` shows it.
@@ -189,4 +193,26 @@ async fn delete(req: HttpRequest, state: web::Data<AppState>, key: web::Path<Str
     let core = state.core.clone();
     blocking(move || core.vnets().delete(&caller, &key)).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /v1/vnets/{vnet}/{publish|unpublish}`: the network afterwards.
+async fn action(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Reply {
+    let caller = caller(&req, &state)?;
+    let (key, action) = path.into_inner();
+    let public = match action.as_str() {
+        "publish" => true,
+        "unpublish" => false,
+        _ => return Err(ApiError::NoRoute),
+    };
+    let core = state.core.clone();
+    let info = blocking(move || {
+        let network = core.vnets().set_public(&caller, &key, public)?;
+        core.vnets().show(&caller, &network.id.to_string())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(VnetJson::of(&state.core, info)))
 }

@@ -1,7 +1,7 @@
 //! `/network` (spec/OCCI.md §3, §4.3, §4.4, §5.3): the caller's networks
 //! plus the public ones (all for oneadmin); `POST` makes a RANGED network
-//! from `NAME`, `ADDRESS` and `SIZE`; `DELETE` is refused while leases are
-//! in use.
+//! from `NAME`, `ADDRESS` and `SIZE`; `PUT` publishes or unpublishes it
+//! (2.2's `PUBLIC`); `DELETE` is refused while leases are in use.
 //!
 //! May use: `super` and `crate::core`, `crate::template`.
 
@@ -12,7 +12,6 @@ use super::xml::{Element, NetworkCreate, NetworkDoc, NetworkUpdate, Pool, PoolEn
 use super::{created, deleted, pool_scope, read_body, xml, Ctx, Reply, ENTRY};
 use crate::api::common::{blocking, AppState};
 use crate::core::vnet::{Addresses, VnetInfo};
-use crate::core::Error;
 use crate::template::Template;
 
 /// The host bridge of networks made through OCCI: OCCI has no way to name
@@ -124,9 +123,10 @@ async fn show(req: HttpRequest, state: web::Data<AppState>, id: web::Path<u64>) 
     ))
 }
 
-/// `PUT /network/{id}` (2.2: `PUBLIC` YES/NO). The body is checked and the
-/// network looked up, so a client hears 400/403/404 as it should; the
-/// change itself waits for a core call that publishes networks.
+/// `PUT /network/{id}` (spec/OCCI.md §4.4, 2.2 semantics):
+/// `<PUBLIC>YES</PUBLIC>` publishes, `NO` unpublishes; 202 + NETWORK as it
+/// is afterwards. A bad body is 400 before anything is looked up; another
+/// user's network 403, an unknown one 404, and neither changes anything.
 async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -135,17 +135,17 @@ async fn update(
 ) -> Reply {
     let ctx = Ctx::new(&req, &state)?;
     let body = read_body(&req, body, state.body_limit).await?;
-    NetworkUpdate::parse(&Element::parse(&body)?)?;
-    let info = state.core.vnets().show(&ctx.caller, &id.to_string())?;
-    if !ctx.caller.owns_or_admin(info.network.uid) {
-        return Err(Error::Forbidden {
-            kind: crate::core::Kind::Network,
-            id: id.to_string(),
-            action: "change".into(),
-        }
-        .into());
-    }
-    Err(Error::Unsupported("changing PUBLIC of a network".into()).into())
+    let change = NetworkUpdate::parse(&Element::parse(&body)?)?;
+    let (core, caller, key) = (state.core.clone(), ctx.caller.clone(), id.to_string());
+    let info = blocking(move || {
+        core.vnets().set_public(&caller, &key, change.public)?;
+        core.vnets().show(&caller, &key)
+    })
+    .await?;
+    Ok(xml(
+        StatusCode::ACCEPTED,
+        doc(&ctx, &info).render(ctx.dialect(None)),
+    ))
 }
 
 async fn delete(req: HttpRequest, state: web::Data<AppState>, id: web::Path<u64>) -> Reply {

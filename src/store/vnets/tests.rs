@@ -424,6 +424,89 @@ fn only_the_owner_or_oneadmin_deletes() {
 }
 
 #[test]
+fn publishing_shares_a_network_and_unpublishing_takes_it_back() {
+    let f = fixture();
+    f.pool.create(&alice(), &lan("lan", "")).expect("lan");
+    let bobs_view = |f: &Fixture| f.pool.list(&bob()).expect("list").len();
+    assert_eq!(bobs_view(&f), 0);
+    assert!(matches!(
+        f.take_one(2, any("0"), 1),
+        Err(Error::Forbidden { .. })
+    ));
+
+    let published = f.pool.set_public(&alice(), "lan", true).expect("publish");
+    assert!(published.public);
+    assert_eq!(published.template.get("PUBLIC"), Some("YES"));
+    assert_eq!(bobs_view(&f), 1);
+    assert!(f.pool.show(&bob(), "lan").expect("visible").network.public);
+    let lease = f.take_one(2, any("lan"), 1).expect("bob uses it");
+    // Stored: a restart keeps it public.
+    let reloaded = VnetPool::load(f.writer.clone(), Settings::default()).expect("load");
+    assert!(reloaded.show(&bob(), "0").expect("reloaded").network.public);
+    assert_eq!(
+        reloaded.list(&admin()).expect("list"),
+        f.pool.list(&admin()).expect("list")
+    );
+
+    let unpublished = f.pool.set_public(&admin(), "0", false).expect("admin");
+    assert!(!unpublished.public);
+    assert_eq!(unpublished.template.get("PUBLIC"), Some("NO"));
+    assert_eq!(bobs_view(&f), 0);
+    assert!(matches!(
+        f.take_one(2, any("0"), 2),
+        Err(Error::Forbidden { .. })
+    ));
+    // The lease bob took stays.
+    assert_eq!(
+        f.pool.show(&alice(), "lan").expect("lan").leases,
+        vec![lease]
+    );
+    let stored = f.store.load_vnets().expect("load");
+    assert!(!stored[0].network.public);
+    assert_eq!(stored[0].network, unpublished);
+}
+
+#[test]
+fn only_the_owner_or_oneadmin_publishes_and_a_refusal_changes_nothing() {
+    let f = fixture();
+    f.pool.create(&alice(), &lan("lan", "")).expect("lan");
+    f.pool
+        .create(&alice(), &lan("open", "PUBLIC = YES"))
+        .expect("open");
+    let before = f.store.load_vnets().expect("load");
+    for (key, public) in [("0", true), ("lan", true), ("1", false), ("open", false)] {
+        let e = f
+            .pool
+            .set_public(&bob(), key, public)
+            .expect_err("not bob's");
+        assert!(
+            matches!(
+                e,
+                Error::Forbidden {
+                    kind: Kind::Network,
+                    ..
+                }
+            ),
+            "{key}: {e:?}"
+        );
+    }
+    assert!(matches!(
+        f.pool.set_public(&alice(), "9", true),
+        Err(Error::NotFound { .. })
+    ));
+    // A failed write changes nothing either.
+    f.fail_writes(true);
+    assert!(f.pool.set_public(&alice(), "lan", true).is_err());
+    f.fail_writes(false);
+    assert_eq!(f.store.load_vnets().expect("load"), before);
+    assert_eq!(f.pool.list(&admin()).expect("list"), before);
+    assert!(!f.pool.show(&alice(), "lan").expect("lan").network.public);
+    // Publishing twice is no error.
+    f.pool.set_public(&alice(), "open", true).expect("again");
+    assert_eq!(f.store.load_vnets().expect("load"), before);
+}
+
+#[test]
 fn a_network_with_leases_in_use_is_not_deleted() {
     let f = fixture();
     f.pool.create(&alice(), &lan("lan", "")).expect("lan");
