@@ -20,7 +20,7 @@ use cloudgate::auth::time::{format_amz_date, format_iso8601};
 use crate::harness::{admin, send, unique, Server};
 
 /// An HTTP answer.
-struct Reply {
+pub(crate) struct Reply {
     status: u16,
     content_type: String,
     body: String,
@@ -28,7 +28,7 @@ struct Reply {
 
 impl Reply {
     /// The text of the first `<tag>` element.
-    fn text(&self, tag: &str) -> Option<String> {
+    pub(crate) fn text(&self, tag: &str) -> Option<String> {
         let open = format!("<{tag}>");
         let start = self.body.find(&open)? + open.len();
         let end = self.body[start..].find(&format!("</{tag}>"))? + start;
@@ -67,7 +67,7 @@ impl Reply {
         );
     }
 
-    fn assert_ok(&self, root: &str) {
+    pub(crate) fn assert_ok(&self, root: &str) {
         assert_eq!(self.status, 200, "{}", self.body);
         assert!(
             self.body.contains(&format!("<{root} xmlns=")),
@@ -234,7 +234,7 @@ impl<'a> Client<'a> {
 
     /// A correctly signed SigV2 form POST (the econe gem's way: host
     /// without port, HmacSHA1).
-    fn post(&self, params: &[(&str, &str)]) -> Reply {
+    pub(crate) fn post(&self, params: &[(&str, &str)]) -> Reply {
         let host = self.host();
         let bare = host.split(':').next().expect("host").to_string();
         let pairs = self.v2(

@@ -370,13 +370,16 @@ fn every_path_on_the_dummy_drivers() {
     assert_eq!(share(&server, "dummy-b"), NONE);
 }
 
+/// An action once the VM runs, and the host it takes.
+type Then = (&'static str, Option<&'static str>);
+
 #[test]
 fn a_failure_at_each_driver_step_ends_where_the_table_says() {
     let server = Server::start();
     add_host(&server, "dummy-f");
     let vnet = network(&server, admin(), "failures", "10.2.0.0");
     // (DUMMY_FAIL, action after RUNNING and its host, where the VM ends)
-    let cases: &[(&str, Option<(&str, Option<&str>)>, &str)] = &[
+    let cases: &[(&str, Option<Then>, &str)] = &[
         ("clone", None, "fail"),
         ("ln", None, "fail"),
         ("mkswap", None, "fail"),

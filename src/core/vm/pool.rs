@@ -2,9 +2,9 @@
 //! write path (`core::writer`): plan against memory, commit one
 //! transaction, apply to memory, then hand the driver steps to the runner.
 //!
-//! One function changes a VM's state, [`VmPool::apply`]: a user action, a
+//! One function decides a VM's change, `VmPool::plan`: a user action, a
 //! driver reply, a poll answer or a recovery all come in as an [`Event`]
-//! of the life-cycle table ([`next`]), and the table's [`Transition`] is
+//! of the life-cycle table ([`next`]), and the table's transition is
 //! followed blindly. Its bookkeeping steps become, in the same
 //! transaction as the new state: history records, host capacity
 //! ([`HostPool::plan_charge`] / [`HostPool::plan_release`]), leases and
@@ -12,16 +12,26 @@
 //! operation number (spec/CORE.md §8.4). Its driver steps become
 //! [`Job`]s for the runner once the commit is done.
 //!
+//! Group commit: driver replies and poll answers that arrive together
+//! ([`VmPool::apply_grouped`]) are planned one after the other under one
+//! writer lock and committed in one transaction, so that one fsync serves
+//! many VMs. VMs are independent, and what they take from or give to
+//! hosts, networks and images are deltas that add up, so planning each
+//! against memory before any is applied gives what one at a time would.
+//!
 //! Authorization (spec/CORE.md §7.3): everybody creates VMs; the owner and
 //! oneadmin see and act on a VM; deploy, migrate, livemigrate and recover
 //! are oneadmin's.
 //!
 //! May use: `crate::template` and the rest of `crate::core`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::str::FromStr;
-use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{
+    Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, RwLock, RwLockReadGuard,
+    RwLockWriteGuard,
+};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::create::{self, Pools};
@@ -274,9 +284,142 @@ impl Input {
 struct Effects {
     shares: Vec<ShareChange>,
     leases: Vec<Lease>,
-    images: ImageChanges,
+    /// Images given back (their ids; planned when the batch is written).
+    images: Vec<u64>,
     /// Indexes of the history records written.
     touched: BTreeSet<usize>,
+}
+
+/// One VM's change, planned under the writer lock and written with the
+/// others of its batch.
+struct Planned {
+    /// The VM as it will be.
+    vm: Vm,
+    /// Whether its row is written (memory-only changes are not).
+    store: bool,
+    /// Its history records to write.
+    touched: BTreeSet<usize>,
+    /// Whether its pending step changed.
+    pending_changed: bool,
+    /// The driver steps to queue once committed.
+    jobs: Vec<Job>,
+    /// The pair it left and the event, for a transition (log, hooks).
+    moved: Option<((State, LcmState), Event)>,
+}
+
+/// Changes committed in one transaction, and what they take from and give
+/// to the other pools.
+#[derive(Default)]
+struct Batch {
+    plans: Vec<Planned>,
+    shares: Vec<ShareChange>,
+    leases: Vec<Lease>,
+    images: Vec<u64>,
+}
+
+/// The queue of [`VmPool::apply_grouped`]: events waiting for a leader
+/// to commit them, and the results it left.
+#[derive(Default)]
+struct Group {
+    state: Mutex<GroupState>,
+    done: Condvar,
+}
+
+/// A queued event: its ticket, VM, event and input.
+type Queued = (u64, u64, Event, Input);
+
+#[derive(Default)]
+struct GroupState {
+    next: u64,
+    leading: bool,
+    queue: Vec<Queued>,
+    results: HashMap<u64, Result<()>>,
+}
+
+/// Held by the leader of a group commit while it applies the batch;
+/// dropping it hands the results to the waiting callers and lets the
+/// next leader in. If applying panicked, the callers get an error
+/// instead of waiting for ever.
+struct Lead<'a> {
+    group: &'a Group,
+    tickets: Vec<u64>,
+    results: Option<Vec<Result<()>>>,
+}
+
+impl Drop for Lead<'_> {
+    fn drop(&mut self) {
+        let mut state = self.group.lock();
+        let tickets = std::mem::take(&mut self.tickets);
+        match self.results.take() {
+            Some(results) => state.results.extend(tickets.into_iter().zip(results)),
+            None => {
+                for ticket in tickets {
+                    let panicked = Error::Internal("applying the batch panicked".into());
+                    state.results.insert(ticket, Err(panicked));
+                }
+            }
+        }
+        state.leading = false;
+        self.group.done.notify_all();
+    }
+}
+
+impl Group {
+    fn lock(&self) -> MutexGuard<'_, GroupState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wait<'a>(&self, state: MutexGuard<'a, GroupState>) -> MutexGuard<'a, GroupState> {
+        self.done
+            .wait(state)
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A reply of the awaited step that leads nowhere (a poll answering
+/// nothing, a reply the table ignores): the VM waits no more.
+fn settled(mut vm: Vm, error: Option<String>) -> Planned {
+    if let Some(pending) = &mut vm.pending {
+        pending.awaited = None;
+    }
+    if vm.pending.as_ref().is_some_and(|p| p.cleanup.is_empty()) {
+        vm.pending = None;
+    }
+    if let Some(message) = error {
+        vm.error = Some(VmError {
+            message,
+            time: now(),
+        });
+    }
+    Planned {
+        vm,
+        store: true,
+        touched: BTreeSet::new(),
+        pending_changed: true,
+        jobs: Vec::new(),
+        moved: None,
+    }
+}
+
+/// A poll's figures (spec/CORE.md §1.5): stored when they changed; the
+/// time of the poll is kept in memory only.
+fn figures(mut vm: Vm, poll: Option<&PollAnswer>) -> Option<Planned> {
+    let poll = poll?;
+    let before = (vm.usage.clone(), vm.template.clone());
+    record_figures(&mut vm, poll, now());
+    let changed = Usage {
+        last_poll: before.0.last_poll,
+        ..vm.usage.clone()
+    } != before.0
+        || vm.template != before.1;
+    Some(Planned {
+        vm,
+        store: changed,
+        touched: BTreeSet::new(),
+        pending_changed: false,
+        jobs: Vec::new(),
+        moved: None,
+    })
 }
 
 /// The VM pool.
@@ -290,6 +433,7 @@ pub struct VmPool {
     pub(super) queue: Arc<Queue>,
     hooks: OnceLock<Arc<HookManager>>,
     bell: OnceLock<Arc<Signal>>,
+    group: Group,
 }
 
 /// Now, in Unix seconds.
@@ -325,6 +469,7 @@ impl VmPool {
             queue: Arc::new(Queue::default()),
             hooks: OnceLock::new(),
             bell: OnceLock::new(),
+            group: Group::default(),
         })
     }
 
@@ -557,6 +702,131 @@ impl VmPool {
     pub(super) fn apply(&self, id: u64, event: Event, input: Input) -> Result<Option<Vm>> {
         let guard = self.writer.lock()?;
         let vm = self.get(id)?;
+        let mut batch = Batch::default();
+        let planned = self.plan(&guard, vm, event, input, &mut batch)?;
+        let moved = planned.as_ref().and_then(|p| p.moved.map(|_| p.vm.clone()));
+        if let Some(planned) = planned {
+            batch.plans.push(planned);
+        }
+        self.write(&guard, batch)?;
+        drop(guard);
+        Ok(moved)
+    }
+
+    /// Applies driver replies and poll answers of many VMs in one
+    /// transaction (group commit): each is planned against memory as
+    /// [`apply`](Self::apply) plans it — VMs are independent, and what
+    /// they take from the host, network and image pools are deltas that
+    /// add up — then all are committed at once and applied to memory.
+    /// Answers one result per event, in order; a VM named twice has its
+    /// second event applied in a second transaction.
+    fn apply_many(&self, events: Vec<(u64, Event, Input)>) -> Vec<Result<()>> {
+        let mut results: Vec<Option<Result<()>>> = events.iter().map(|_| None).collect();
+        let mut rest: Vec<(usize, u64, Event, Input)> = events
+            .into_iter()
+            .enumerate()
+            .map(|(i, (id, event, input))| (i, id, event, input))
+            .collect();
+        while !rest.is_empty() {
+            let guard = match self.writer.lock() {
+                Ok(guard) => guard,
+                Err(e) => {
+                    let message = e.to_string();
+                    for (i, ..) in rest {
+                        results[i] = Some(Err(Error::Internal(message.clone())));
+                    }
+                    break;
+                }
+            };
+            let mut batch = Batch::default();
+            let mut seen = BTreeSet::new();
+            let mut later = Vec::new();
+            let mut in_batch = Vec::new();
+            for (i, id, event, input) in rest {
+                if !seen.insert(id) {
+                    later.push((i, id, event, input));
+                    continue;
+                }
+                let planned = self
+                    .get(id)
+                    .and_then(|vm| self.plan(&guard, vm, event, input, &mut batch));
+                match planned {
+                    Ok(Some(planned)) => {
+                        batch.plans.push(planned);
+                        in_batch.push(i);
+                    }
+                    Ok(None) => results[i] = Some(Ok(())),
+                    Err(e) => results[i] = Some(Err(e)),
+                }
+            }
+            match self.write(&guard, batch) {
+                Ok(()) => in_batch.iter().for_each(|&i| results[i] = Some(Ok(()))),
+                Err(e) => {
+                    let message = e.to_string();
+                    for &i in &in_batch {
+                        results[i] = Some(Err(Error::Internal(message.clone())));
+                    }
+                }
+            }
+            drop(guard);
+            rest = later;
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(Error::Internal("event not applied".into()))))
+            .collect()
+    }
+
+    /// Applies a driver reply or a poll answer, committed together with
+    /// those of other VMs that arrive meanwhile: the first caller leads,
+    /// applying everything queued in one transaction while the others
+    /// wait for their result. One fsync serves many VMs when many
+    /// actions end at once.
+    pub(super) fn apply_grouped(&self, id: u64, event: Event, input: Input) -> Result<()> {
+        let group = &self.group;
+        let mut state = group.lock();
+        let ticket = state.next;
+        state.next += 1;
+        state.queue.push((ticket, id, event, input));
+        loop {
+            if let Some(result) = state.results.remove(&ticket) {
+                return result;
+            }
+            if state.leading {
+                state = group.wait(state);
+                continue;
+            }
+            state.leading = true;
+            let queued = std::mem::take(&mut state.queue);
+            drop(state);
+            let (tickets, events): (Vec<u64>, Vec<_>) = queued
+                .into_iter()
+                .map(|(t, id, event, input)| (t, (id, event, input)))
+                .unzip();
+            let mut lead = Lead {
+                group,
+                tickets,
+                results: None,
+            };
+            lead.results = Some(self.apply_many(events));
+            // Dropping it hands the results out and lets the next lead.
+            drop(lead);
+            state = group.lock();
+        }
+    }
+
+    /// Plans `event` on `vm` under the writer lock: what the VM becomes,
+    /// what to write, the jobs; the other pools' deltas go to `batch`.
+    /// `None` when the event does not count or changes nothing.
+    fn plan(
+        &self,
+        guard: &WriteGuard<'_>,
+        vm: Vm,
+        event: Event,
+        input: Input,
+        batch: &mut Batch,
+    ) -> Result<Option<Planned>> {
+        let id = vm.id;
         match input.origin {
             Origin::Reply(op) => {
                 let awaited = vm
@@ -578,18 +848,16 @@ impl VmPool {
             Outcome::Transition(t) => t,
             Outcome::Ignored(why) => {
                 tracing::info!("VM {id} ({}): {event} {why}", vm.short_state());
-                match input.origin {
-                    Origin::Reply(_) => self.commit_settled(&guard, vm, input.error)?,
-                    Origin::Monitor(_) => self.commit_figures(&guard, vm, input.poll.as_ref())?,
-                    Origin::User => {}
-                }
-                return Ok(None);
+                return Ok(match input.origin {
+                    Origin::Reply(_) => Some(settled(vm, input.error)),
+                    Origin::Monitor(_) => figures(vm, input.poll.as_ref()),
+                    Origin::User => None,
+                });
             }
         };
         let same = transition.state == vm.state && transition.lcm == vm.lcm;
         if matches!(input.origin, Origin::Monitor(_)) && same && transition.steps.is_empty() {
-            self.commit_figures(&guard, vm, input.poll.as_ref())?;
-            return Ok(None);
+            return Ok(figures(vm, input.poll.as_ref()));
         }
 
         let time = now();
@@ -597,7 +865,7 @@ impl VmPool {
         let mut changed = vm.clone();
         let mut effects = Effects::default();
         self.bookkeeping(
-            &guard,
+            guard,
             &mut changed,
             &transition.steps,
             &input,
@@ -663,48 +931,91 @@ impl VmPool {
         roles.extend(awaited.map(|s| (s, Role::Awaited)));
         let jobs = self.jobs_for(&changed, changed.op, &roles);
 
-        let pending_changed = changed.pending != vm.pending;
-        guard.commit(|tx| {
-            tx.put_vm(&changed)?;
-            for &i in &effects.touched {
-                if let Some(record) = changed.history.get(i) {
-                    tx.put_vm_history(id, record)?;
+        batch.shares.extend(effects.shares);
+        batch.leases.extend(effects.leases);
+        batch.images.extend(effects.images);
+        Ok(Some(Planned {
+            pending_changed: changed.pending != vm.pending,
+            touched: effects.touched,
+            store: true,
+            jobs,
+            moved: Some((from, event)),
+            vm: changed,
+        }))
+    }
+
+    /// Commits the planned changes of a batch in one transaction, then
+    /// applies them to memory, queues their jobs and fires their hooks.
+    fn write(&self, guard: &WriteGuard<'_>, batch: Batch) -> Result<()> {
+        let Batch {
+            plans,
+            shares,
+            leases,
+            images: image_ids,
+        } = batch;
+        // Image releases are planned here, one after the other, so that
+        // two VMs giving back one image both count.
+        let mut images = ImageChanges::default();
+        for image in image_ids {
+            self.images.plan_release(&mut images, image)?;
+        }
+        if plans.iter().any(|p| p.store) || !shares.is_empty() || !leases.is_empty() {
+            guard.commit(|tx| {
+                for plan in plans.iter().filter(|p| p.store) {
+                    let vm = &plan.vm;
+                    tx.put_vm(vm)?;
+                    for &i in &plan.touched {
+                        if let Some(record) = vm.history.get(i) {
+                            tx.put_vm_history(vm.id, record)?;
+                        }
+                    }
+                    if plan.pending_changed {
+                        tx.set_vm_pending(vm.id, vm.pending.as_ref())?;
+                    }
+                }
+                self.hosts.write_shares(tx, &shares)?;
+                for lease in &leases {
+                    tx.release_lease(lease)?;
+                }
+                images.write(tx)
+            })?;
+        }
+        self.hosts.apply_shares(guard, &shares)?;
+        self.vnets.apply_release(guard, &leases)?;
+        self.images.apply(images)?;
+        {
+            let mut vms = self.write_map()?;
+            for plan in &plans {
+                vms.insert(plan.vm.id, plan.vm.clone());
+            }
+        }
+        for plan in plans {
+            let vm = &plan.vm;
+            for job in plan.jobs {
+                self.queue.submit(job);
+            }
+            let Some((from, event)) = plan.moved else {
+                continue;
+            };
+            tracing::info!(
+                "VM {}: {event}: {}/{} -> {}/{}",
+                vm.id,
+                from.0,
+                from.1,
+                vm.state,
+                vm.lcm
+            );
+            let to = (vm.state, vm.lcm);
+            if to != from {
+                if let Some(hooks) = self.hooks.get() {
+                    hooks.on_transition(&self.view(vm), from, to);
+                }
+                if vm.state == State::Pending {
+                    self.ring();
                 }
             }
-            if pending_changed {
-                tx.set_vm_pending(id, changed.pending.as_ref())?;
-            }
-            self.hosts.write_shares(tx, &effects.shares)?;
-            for lease in &effects.leases {
-                tx.release_lease(lease)?;
-            }
-            effects.images.write(tx)
-        })?;
-        self.hosts.apply_shares(&guard, &effects.shares)?;
-        self.vnets.apply_release(&guard, &effects.leases)?;
-        self.images.apply(effects.images)?;
-        self.write_map()?.insert(id, changed.clone());
-        tracing::info!(
-            "VM {id}: {event}: {}/{} -> {}/{}",
-            from.0,
-            from.1,
-            changed.state,
-            changed.lcm
-        );
-        for job in jobs {
-            self.queue.submit(job);
         }
-        let to = (changed.state, changed.lcm);
-        if to != from {
-            if let Some(hooks) = self.hooks.get() {
-                hooks.on_transition(&self.view(&changed), from, to);
-            }
-            if changed.state == State::Pending {
-                self.ring();
-            }
-        }
-        drop(guard);
-        Ok(Some(changed))
+        Ok(())
     }
 
     /// The bookkeeping steps of a transition, in order, on `vm`; driver
@@ -795,7 +1106,7 @@ impl VmPool {
                         if let Some(image) =
                             disk.get("IMAGE_ID").and_then(|i| i.trim().parse().ok())
                         {
-                            self.images.plan_release(&mut fx.images, image)?;
+                            fx.images.push(image);
                         }
                     }
                 }
@@ -823,57 +1134,6 @@ impl VmPool {
                 | Step::RetryPending => {}
             }
         }
-        Ok(())
-    }
-
-    /// A reply of the awaited step that leads nowhere (a poll answering
-    /// nothing, a reply the table ignores): the VM waits no more.
-    fn commit_settled(
-        &self,
-        guard: &WriteGuard<'_>,
-        mut vm: Vm,
-        error: Option<String>,
-    ) -> Result<()> {
-        if let Some(pending) = &mut vm.pending {
-            pending.awaited = None;
-        }
-        if vm.pending.as_ref().is_some_and(|p| p.cleanup.is_empty()) {
-            vm.pending = None;
-        }
-        if let Some(message) = error {
-            vm.error = Some(VmError {
-                message,
-                time: now(),
-            });
-        }
-        guard.commit(|tx| {
-            tx.put_vm(&vm)?;
-            tx.set_vm_pending(vm.id, vm.pending.as_ref())
-        })?;
-        self.write_map()?.insert(vm.id, vm);
-        Ok(())
-    }
-
-    /// A poll's figures, stored when they changed (spec/CORE.md §1.5);
-    /// the time of the poll is kept in memory only.
-    fn commit_figures(
-        &self,
-        guard: &WriteGuard<'_>,
-        mut vm: Vm,
-        poll: Option<&PollAnswer>,
-    ) -> Result<()> {
-        let Some(poll) = poll else { return Ok(()) };
-        let before = (vm.usage.clone(), vm.template.clone());
-        record_figures(&mut vm, poll, now());
-        let changed = Usage {
-            last_poll: before.0.last_poll,
-            ..vm.usage.clone()
-        } != before.0
-            || vm.template != before.1;
-        if changed {
-            guard.commit(|tx| tx.put_vm(&vm))?;
-        }
-        self.write_map()?.insert(vm.id, vm);
         Ok(())
     }
 
@@ -927,7 +1187,7 @@ impl VmPool {
                                 jobs::host_of_job(job)
                             ));
                         }
-                        self.apply(job.vm_id, event, input).map(drop)
+                        self.apply_grouped(job.vm_id, event, input)
                     }
                     None => self.store_figures(job.vm_id, job.op, &answer),
                 },
@@ -973,7 +1233,7 @@ impl VmPool {
             }
         };
         match event {
-            Some(event) => self.apply(job.vm_id, event, input).map(drop),
+            Some(event) => self.apply_grouped(job.vm_id, event, input),
             None => self.settle(job.vm_id, job.op),
         }
     }
@@ -987,7 +1247,11 @@ impl VmPool {
             .as_ref()
             .is_some_and(|p| p.op == op && p.awaited.is_some())
         {
-            self.commit_settled(&guard, vm, None)?;
+            let batch = Batch {
+                plans: vec![settled(vm, None)],
+                ..Batch::default()
+            };
+            self.write(&guard, batch)?;
         }
         Ok(())
     }
@@ -1013,7 +1277,11 @@ impl VmPool {
         let guard = self.writer.lock()?;
         let vm = self.get(vm_id)?;
         if vm.op == op {
-            self.commit_figures(&guard, vm, Some(answer))?;
+            let batch = Batch {
+                plans: figures(vm, Some(answer)).into_iter().collect(),
+                ..Batch::default()
+            };
+            self.write(&guard, batch)?;
         }
         Ok(())
     }

@@ -12,6 +12,7 @@
 //! processes (the drivers start those).
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread;
 
@@ -155,8 +156,15 @@ fn work(pool: &Weak<VmPool>, queue: &Queue, drivers: &dyn Drivers) {
         let Some(pool) = pool.upgrade() else {
             return;
         };
-        let result = execute(drivers, &pool.settings, &job);
-        pool.finish(&job, result);
+        // A bug in one job must not take the worker, or the VM's turn,
+        // with it.
+        let ran = panic::catch_unwind(AssertUnwindSafe(|| {
+            let result = execute(drivers, &pool.settings, &job);
+            pool.finish(&job, result);
+        }));
+        if ran.is_err() {
+            tracing::error!("VM {}: {} panicked", job.vm_id, job.step);
+        }
         drop(pool);
         queue.done(job.vm_id);
     }

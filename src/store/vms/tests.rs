@@ -1206,3 +1206,47 @@ fn the_start_up_recount_fixes_capacity_and_leases() {
         .collect();
     assert_eq!(leases, [("10.0.0.1".to_string(), vm.id)]);
 }
+
+#[test]
+fn many_vms_ending_at_once_are_committed_together_and_add_up() {
+    let f = fixture();
+    let src = f._dir.path().join("shared.img");
+    std::fs::write(&src, b"disk").expect("file");
+    let mut new = crate::core::image::NewImage::named("shared");
+    new.public = true;
+    let image = f.images.register_path(&admin(), new, &src).expect("image");
+    let template = format!("{SMALL}\nDISK = [ IMAGE_ID = {} ]", image.id);
+    let vms: Vec<Vm> = (0..40).map(|_| f.create(&alice(), &template)).collect();
+    for vm in &vms {
+        f.act(vm.id, Action::Deploy, Some("node-a"))
+            .expect("deploy");
+    }
+    for vm in &vms {
+        f.wait(vm.id, "runn");
+    }
+    // The core over-commits a manual deploy (spec/CORE.md §3.4).
+    assert_eq!(f.usage("node-a"), (40 * 50, 40 * 131_072, 40));
+    let used = |f: &Fixture| {
+        f.images
+            .by_id(image.id)
+            .expect("get")
+            .expect("image")
+            .running_vms
+    };
+    assert_eq!(used(&f), 40);
+    for vm in &vms {
+        f.act(vm.id, Action::Shutdown, None).expect("shutdown");
+    }
+    for vm in &vms {
+        f.wait(vm.id, "done");
+    }
+    assert_eq!(f.usage("node-a"), NONE);
+    assert!(f.leases().is_empty());
+    assert_eq!(used(&f), 0, "every release counted, also within one batch");
+    // And on disk.
+    let again = f.reload();
+    assert_eq!(again.usage("node-a"), NONE);
+    for vm in &vms {
+        assert_eq!(again.pool.get(vm.id).expect("vm").state, State::Done);
+    }
+}
