@@ -465,11 +465,19 @@ impl Ssh {
             self.sync_host(host, &state, seen, command.timeout)?;
         }
         let mut retried = false;
+        let mut reconnected = false;
         loop {
             let seen = *lock(&state.sync_lock);
             let remote = self.remote_command(command, &hash);
             let output = self.ssh(host, &remote, command.stdin.clone(), command.timeout)?;
             match output.exit {
+                // The master connection died under us (the host went
+                // down): once more without it, for ssh's own message.
+                Exit::Code(255) if !reconnected && stale_master(&output) => {
+                    reconnected = true;
+                    tracing::info!("the master connection to {host} broke: reconnecting");
+                    self.close(host);
+                }
                 Exit::Code(255) => return Err(unreachable(host, &output)),
                 Exit::Code(code) if is_script && is_missing(code, &output, command) => {
                     if retried {
@@ -552,6 +560,17 @@ fn is_missing(code: i32, output: &Output, command: &Command) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether ssh failed talking to its master connection before asking it
+/// for a session (`mux_client_request_alive: write packet: Broken pipe`
+/// while the master is dying): the command did not run, the host was not
+/// tried. A failure later in the session is not this (the command may
+/// have run).
+fn stale_master(output: &Output) -> bool {
+    last_line(&output.stderr).is_some_and(|l| {
+        l.starts_with("mux_client_request_alive") || l.starts_with("mux_client_hello_exchange")
+    })
 }
 
 /// ssh's exit 255 as an error with its message.

@@ -6,7 +6,8 @@
 //! Driven two ways: the library's `ScriptDrivers` on the `Ssh` transport
 //! (monitoring, remotes sync, faults), and the real `cloudgate serve` with
 //! a host created over `/v1` (MONITORED with real values; ERROR while sshd
-//! is down, MONITORED again after).
+//! is down, MONITORED again after). The VM life cycle through the server
+//! on two hosts (OCCI, EC2, migrations) is in `realvm.rs`.
 //!
 //! Missing tools (sshd, ssh-keygen, virsh) skip these tests on a
 //! workstation and fail them in CI (`CI=true`), where `.ci/setup` installs
@@ -189,7 +190,7 @@ impl Sshd {
 }
 
 /// Every process descending from `root` (by parent pid, from /proc).
-fn descendants(root: i32) -> Vec<i32> {
+pub fn descendants(root: i32) -> Vec<i32> {
     let parents: Vec<(i32, i32)> = fs::read_dir("/proc")
         .into_iter()
         .flatten()

@@ -23,6 +23,14 @@ host=$1
 echo "$host" >> "$FAKE_LOG"
 case $host in
   down*) echo "ssh: connect to host $host port 22: Connection refused" >&2; exit 255 ;;
+  stale*)
+    # A dying master until `-O exit`, then the host's own answer.
+    if grep -qx exit "$FAKE_LOG.ctl" 2>/dev/null; then
+      echo "ssh: connect to host $host port 22: Connection refused" >&2
+    else
+      echo "mux_client_request_alive: write packet: Broken pipe" >&2
+    fi
+    exit 255 ;;
 esac
 exec sh -c "$2"
 "#;
@@ -332,6 +340,20 @@ fn ssh_exit_255_is_unreachable_with_ssh_message() {
         err.to_string(),
         "cannot reach host down1: ssh: connect to host down1 port 22: Connection refused"
     );
+}
+
+#[test]
+fn a_dying_master_is_closed_and_the_host_tried_once_more() {
+    let f = Fixture::new();
+    let err = f
+        .ssh
+        .run(&host("stale1"), &command("vmm/x/hello", &[]))
+        .expect_err("down");
+    assert_eq!(
+        err.to_string(),
+        "cannot reach host stale1: ssh: connect to host stale1 port 22: Connection refused"
+    );
+    assert_eq!(f.calls(), 2, "one retry after closing the master");
 }
 
 #[test]
