@@ -195,7 +195,8 @@ fn civil(days: u64) -> (u64, u64, u64) {
 /// How `recover` settles a VM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum RecoverMode {
-    /// As if the operation it waits for had succeeded.
+    /// As if the operation it waits for had succeeded (refused in boot
+    /// while a first deploy never gave a deploy id: use retry).
     Success,
     /// As if it had failed.
     Failure,

@@ -66,6 +66,9 @@ pub struct Settings {
     pub vm_polling_interval: Duration,
     /// `VM_PER_INTERVAL`: VMs polled per tick.
     pub vm_per_interval: u32,
+    /// `VNC_BASE_PORT`: a VM whose first GRAPHICS (vnc or spice) has no
+    /// `PORT` gets this plus its id at creation (spec/DRIVERS.md §3).
+    pub vnc_base_port: u16,
 }
 
 /// How a host may refer to a loaded driver: by its `NAME` (`im_kvm`) or by
@@ -113,6 +116,7 @@ impl Default for Settings {
             front_end: "localhost".to_string(),
             vm_polling_interval: Duration::from_secs(60),
             vm_per_interval: 15,
+            vnc_base_port: 5900,
         }
     }
 }

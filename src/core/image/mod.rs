@@ -383,6 +383,11 @@ impl ImagePool {
         self.update(caller, key, action, |image| {
             image.state = match (image.state, enabled) {
                 (ImageState::Ready | ImageState::Used, true) => image.state,
+                // An ERROR image may still have VMs (its file went
+                // missing while they used it): USED then, as they count.
+                (ImageState::Disabled | ImageState::Error, true) if image.running_vms > 0 => {
+                    ImageState::Used
+                }
                 (ImageState::Disabled | ImageState::Error, true) => ImageState::Ready,
                 (ImageState::Ready | ImageState::Disabled, false) => ImageState::Disabled,
                 (ImageState::Used, false) => return Err(in_use(image, "disabled")),

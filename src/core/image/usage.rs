@@ -81,6 +81,62 @@ impl ImagePool {
         Ok(())
     }
 
+    /// Sets every image's running count from the VMs (spec/CORE.md §8.3,
+    /// §8.4, the start-up recount): `users` maps an image id to the number
+    /// of DISKs of VMs not DONE that use it. `RUNNING_VMS` becomes that
+    /// number and `READY`/`USED` follow it; `DISABLED`, `LOCKED` and
+    /// `ERROR` stay (an `ERROR` image's file is missing, which matters
+    /// more). Changes are committed; answers one line per difference, for
+    /// the log. Takes the writer lock.
+    pub fn recount_usage(&self, users: &BTreeMap<u64, u32>) -> Result<Vec<String>> {
+        let guard = self.shared.writer.lock()?;
+        let mut fixed = Vec::new();
+        let mut changed = Vec::new();
+        {
+            let images = self.shared.read()?;
+            for image in images.values() {
+                let count = users.get(&image.id).copied().unwrap_or(0);
+                let state = match image.state {
+                    ImageState::Ready | ImageState::Used if count > 0 => ImageState::Used,
+                    ImageState::Ready | ImageState::Used => ImageState::Ready,
+                    other => other,
+                };
+                if image.persistent && count > 1 {
+                    fixed.push(format!(
+                        "image {} is persistent but used by {count} VMs",
+                        image.id
+                    ));
+                }
+                if (image.running_vms, image.state) != (count, state) {
+                    fixed.push(format!(
+                        "image {}: RUNNING_VMS {} -> {count}, STATE {} -> {state}",
+                        image.id, image.running_vms, image.state
+                    ));
+                    changed.push(Image {
+                        running_vms: count,
+                        state,
+                        ..image.clone()
+                    });
+                }
+            }
+            for (id, count) in users {
+                if !images.contains_key(id) {
+                    fixed.push(format!(
+                        "image {id} is used by {count} VM disk(s) but does not exist"
+                    ));
+                }
+            }
+        }
+        if !changed.is_empty() {
+            guard.commit(|tx| changed.iter().try_for_each(|i| tx.put_image(i)))?;
+            let mut images = self.shared.write_map()?;
+            for image in changed {
+                images.insert(image.id, image);
+            }
+        }
+        Ok(fixed)
+    }
+
     /// Applies committed changes to memory. Call it after the commit that
     /// wrote them, still under the writer lock.
     pub fn apply(&self, changes: ImageChanges) -> Result<()> {

@@ -141,6 +141,7 @@ pub(super) fn rewrite(
     } else {
         template.set("NAME", format!("one-{id}"));
     }
+    graphics_port(template, id, pools.settings.vnc_base_port);
     let images = resolve_disks(template, owner, pools.images)?;
     let leases = lease_nics(guard, id, owner, template, pools.vnets)?;
     context::substitute_context(template, id, owner, pools.others, pools.settings)?;
@@ -232,6 +233,24 @@ fn resolve_disks(
         }
     }
     Ok(changes)
+}
+
+/// The first GRAPHICS, if it is a VNC (or SPICE) console without `PORT`,
+/// gets `PORT = VNC_BASE_PORT + id` (spec/DRIVERS.md §3, OpenNebula 2.x+),
+/// so that the template shows the port the domain listens on and the
+/// deployment file gets it. A sum past the last TCP port is not set.
+fn graphics_port(template: &mut Template, id: u64, base: u16) {
+    let Some(graphics) = template.vectors_mut("GRAPHICS").next() else {
+        return;
+    };
+    let console = value(graphics, "TYPE")
+        .is_some_and(|t| t.eq_ignore_ascii_case("vnc") || t.eq_ignore_ascii_case("spice"));
+    if !console || value(graphics, "PORT").is_some() {
+        return;
+    }
+    if let Some(port) = u64::from(base).checked_add(id).filter(|p| *p <= 65535) {
+        graphics.set("PORT", port.to_string());
+    }
 }
 
 /// NICs naming a network get a lease, all or nothing, and are rewritten to
@@ -757,5 +776,44 @@ mod tests {
         let t = Template::parse("DISK = [ IMAGE = ubuntu ]\nDISK = [ TYPE = swap, SIZE = 64 ]")
             .expect("t");
         assert!(check(&t, &user()).is_ok());
+    }
+
+    #[test]
+    fn a_vnc_console_without_port_gets_the_base_plus_the_id() {
+        let port = |text: &str, id: u64, base: u16| {
+            let mut t = Template::parse(text).expect("t");
+            graphics_port(&mut t, id, base);
+            t.vectors("GRAPHICS")
+                .map(|g| g.get("PORT").map(str::to_string))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            port("GRAPHICS = [ TYPE = vnc, LISTEN = 0.0.0.0 ]", 7, 5900),
+            [Some("5907".to_string())]
+        );
+        assert_eq!(
+            port("GRAPHICS = [ TYPE = VNC ]", 3, 6000),
+            [Some("6003".to_string())]
+        );
+        assert_eq!(
+            port("GRAPHICS = [ TYPE = spice ]", 3, 5900),
+            [Some("5903".to_string())]
+        );
+        // A PORT given stays; only the first GRAPHICS counts; sdl has no
+        // port; a sum past 65535 is not set.
+        assert_eq!(
+            port("GRAPHICS = [ TYPE = vnc, PORT = 5999 ]", 7, 5900),
+            [Some("5999".to_string())]
+        );
+        assert_eq!(
+            port(
+                "GRAPHICS = [ TYPE = sdl ]\nGRAPHICS = [ TYPE = vnc ]",
+                7,
+                5900
+            ),
+            [None, None]
+        );
+        assert_eq!(port("GRAPHICS = [ TYPE = vnc ]", 60_000, 5900), [None]);
+        assert_eq!(port("MEMORY = 64", 7, 5900), Vec::<Option<String>>::new());
     }
 }

@@ -1,7 +1,8 @@
-//! Start-up (spec/CORE.md §8.4, normative): the host counters and the
-//! leases are recounted from the VMs, so that capacity and leases match
-//! the VMs whatever happened before; then every VM caught mid-operation
-//! is re-driven from its stored pending step:
+//! Start-up (spec/CORE.md §8.4, normative): the host counters, the
+//! leases and the images' running counts are recounted from the VMs, so
+//! that capacity, leases and image states match the VMs whatever happened
+//! before; then every VM caught mid-operation is re-driven from its
+//! stored pending step:
 //! - clean-ups (delete, resubmit) are run again (they only delete);
 //! - TM steps are run again (the scripts overwrite);
 //! - VMM steps are probed with polls where a poll can tell
@@ -11,7 +12,10 @@
 //!   that cannot be probed (no deploy id yet) is run again.
 //!
 //! `recover <vid> success|failure|retry` (oneadmin) covers what a probe
-//! cannot decide; it goes through the table like any action.
+//! cannot decide; it goes through the table like any action. `success`
+//! is refused (`Invalid`) in BOOT while the VM has no deploy id (a first
+//! deploy that never answered): nothing would name its domain, and the
+//! core does not guess a driver's naming; `retry` deploys again.
 //!
 //! May use: `crate::template` and the rest of `crate::core`.
 
@@ -78,14 +82,15 @@ pub fn decide(step: Step, polls: &[Result<PollAnswer>]) -> Decision {
 }
 
 impl VmPool {
-    /// Starts the pool's life-cycle work: recounts host capacity and
-    /// leases from the VMs, starts the runner's `threads` workers on
-    /// `drivers` (and the hooks on them, unless set already), then
-    /// re-drives every VM caught mid-operation (spec/CORE.md §8.4). Call
-    /// once, before serving.
+    /// Starts the pool's life-cycle work: recounts host capacity, leases
+    /// and image running counts from the VMs, starts the runner's
+    /// `threads` workers on `drivers` (and the hooks on them, unless set
+    /// already), then re-drives every VM caught mid-operation
+    /// (spec/CORE.md §8.4). Call once, before serving.
     pub fn start(self: &Arc<Self>, drivers: Arc<dyn Drivers>, threads: usize) -> Result<()> {
         self.recount_capacity()?;
         self.recount_leases()?;
+        self.recount_images()?;
         if !self.settings.hooks.is_empty() {
             self.set_hooks(Arc::new(HookManager::new(
                 self.settings.hooks.clone(),
@@ -213,6 +218,29 @@ impl VmPool {
             usage
         })?;
         for fixed in self.hosts.recount_usage(&usage)? {
+            tracing::warn!("start-up recount: {fixed}");
+        }
+        Ok(())
+    }
+
+    /// Image running counts from the VMs (spec/CORE.md §4.6, §8.3): every
+    /// DISK with an `IMAGE_ID` of a VM that is not DONE uses its image
+    /// (like leases, a FAILED VM keeps its images); differences are logged
+    /// and fixed.
+    fn recount_images(&self) -> Result<()> {
+        let users = self.scan(|vms| {
+            let mut users: BTreeMap<u64, u32> = BTreeMap::new();
+            for vm in vms.filter(|vm| vm.state != State::Done) {
+                for disk in vm.template.vectors("DISK") {
+                    if let Some(image) = disk.get("IMAGE_ID").and_then(|i| i.trim().parse().ok()) {
+                        let count = users.entry(image).or_default();
+                        *count = count.saturating_add(1);
+                    }
+                }
+            }
+            users
+        })?;
+        for fixed in self.images.recount_usage(&users)? {
             tracing::warn!("start-up recount: {fixed}");
         }
         Ok(())

@@ -65,6 +65,8 @@ struct Fake {
     calls: Mutex<Vec<(u64, String)>>,
     /// Every TM action, with its VM.
     transfers: Mutex<Vec<(u64, TmAction)>>,
+    /// Hosts that cannot be reached: polls there fail as ssh's exit 255.
+    down: Mutex<Vec<String>>,
 }
 
 impl Fake {
@@ -160,6 +162,13 @@ impl Drivers for Fake {
     }
 
     fn poll(&self, r: &DomainRequest) -> Result<PollAnswer> {
+        if self.down.lock().expect("down").contains(&r.target.host) {
+            return Err(Error::Unreachable {
+                action: "poll".into(),
+                host: r.target.host.clone(),
+                message: format!("cannot reach host {}: Connection refused", r.target.host),
+            });
+        }
         self.vmm(&r.target, "poll")?;
         let forced = self
             .poll_state
@@ -368,11 +377,16 @@ impl Fixture {
                 self.settings.clone(),
                 hosts.clone(),
                 vnets.clone(),
-                images,
+                images.clone(),
             )
             .expect("vm pool"),
         );
-        Loaded { hosts, vnets, pool }
+        Loaded {
+            hosts,
+            vnets,
+            images,
+            pool,
+        }
     }
 
     /// A restart: every pool loaded again, the VM pool started on `fake`.
@@ -387,6 +401,7 @@ impl Fixture {
 struct Loaded {
     hosts: Arc<HostPool>,
     vnets: Arc<VnetPool>,
+    images: Arc<ImagePool>,
     pool: Arc<VmPool>,
 }
 
@@ -940,6 +955,45 @@ fn polls_store_figures_and_drive_monitor_events() {
     assert_eq!(f.usage("node-b"), NONE);
 }
 
+#[test]
+fn vms_of_an_unreachable_host_are_unknown_until_it_answers() {
+    let f = fixture();
+    let vm = f.running(&alice(), SMALL, "node-a");
+    let other = f.running(&alice(), &format!("{SMALL}\nDUMMY_FAIL = poll"), "node-b");
+    let leases = f.leases();
+
+    // node-a's ssh fails: its VM is UNKNOWN, capacity and leases kept.
+    f.fake.down.lock().expect("down").push("node-a".into());
+    assert_eq!(f.pool.poll_tick(Duration::ZERO, 10).expect("tick"), 2);
+    let unknown = f.wait(vm.id, "unkn");
+    let error = unknown.error.expect("error").message;
+    assert!(error.contains("cannot reach host node-a"), "{error}");
+    assert_eq!(f.usage("node-a"), HALF, "UNKNOWN keeps its capacity");
+    assert_eq!(f.leases(), leases, "and its leases");
+    // Any other poll failure only logs.
+    f.wait(other.id, "runn");
+
+    // Still polled while UNKNOWN, and still unknown while the host is down.
+    assert_eq!(f.pool.poll_tick(Duration::ZERO, 10).expect("tick"), 2);
+    f.wait(vm.id, "unkn");
+
+    // The host answers again: poll `a` brings the VM back to RUNNING.
+    f.fake.down.lock().expect("down").clear();
+    f.pool.poll_tick(Duration::ZERO, 10).expect("tick");
+    f.wait(vm.id, "runn");
+    assert_eq!(f.usage("node-a"), HALF);
+    assert_eq!(f.leases(), leases);
+
+    // A host in ERROR: a failing poll there makes its VM UNKNOWN too.
+    let b = f.hosts.show(&admin(), "node-b").expect("node-b");
+    f.hosts
+        .record_failure(b.id, "cannot reach host node-b: timeout", 2)
+        .expect("error");
+    f.pool.poll_tick(Duration::ZERO, 10).expect("tick");
+    f.wait(other.id, "unkn");
+    assert_eq!(f.usage("node-b"), HALF);
+}
+
 // ---------------------------------------------------------------------
 // Failures at each driver step
 // ---------------------------------------------------------------------
@@ -1205,6 +1259,154 @@ fn the_start_up_recount_fixes_capacity_and_leases() {
         .map(|l| (l.ip.to_string(), l.vm_id))
         .collect();
     assert_eq!(leases, [("10.0.0.1".to_string(), vm.id)]);
+}
+
+#[test]
+fn the_start_up_recount_sets_image_counts_from_the_vms() {
+    use crate::core::image::{Image, ImageState, NewImage};
+    let f = fixture();
+    let register = |name: &str| {
+        let src = f._dir.path().join(name);
+        std::fs::write(&src, b"disk").expect("file");
+        let mut new = NewImage::named(name);
+        new.public = true;
+        f.images.register_path(&admin(), new, &src).expect("image")
+    };
+    let (kept, ended, idle) = (register("kept"), register("ended"), register("idle"));
+    let disks = |i: &Image| format!("{SMALL}\nDISK = [ IMAGE_ID = {} ]", i.id);
+    let running = f.running(&alice(), &disks(&kept), "node-a");
+    // Two DISKs of one VM on one image count twice.
+    let twice = f.create(
+        &alice(),
+        &format!("{}\nDISK = [ IMAGE_ID = {} ]", disks(&kept), kept.id),
+    );
+    let done = f.running(&alice(), &disks(&ended), "node-a");
+    f.act(done.id, Action::Shutdown, None).expect("shutdown");
+    f.wait(done.id, "done");
+    let counts = |images: &ImagePool| {
+        [kept.id, ended.id, idle.id].map(|id| {
+            let i = images.by_id(id).expect("get").expect("image");
+            (i.state, i.running_vms)
+        })
+    };
+    let right = [
+        (ImageState::Used, 3),
+        (ImageState::Ready, 0),
+        (ImageState::Ready, 0),
+    ];
+    assert_eq!(counts(&f.images), right);
+    // Spoil the counts behind the pool's back: too few, a DONE VM still
+    // counted, a user that does not exist.
+    let spoiled = |i: &Image, state, running_vms| Image {
+        state,
+        running_vms,
+        ..f.images.by_id(i.id).expect("get").expect("image")
+    };
+    ports::write(f.store.as_ref(), |tx| {
+        tx.put_image(&spoiled(&kept, ImageState::Ready, 0))?;
+        tx.put_image(&spoiled(&ended, ImageState::Used, 1))?;
+        tx.put_image(&spoiled(&idle, ImageState::Used, 4))
+    })
+    .expect("spoil");
+    let fake = Arc::new(Fake::default());
+    let after = f.restart(&fake);
+    after.wait(running.id, "runn");
+    assert_eq!(counts(&after.images), right);
+    // And on disk: a second reload sees the same.
+    assert_eq!(counts(&f.reload().images), right);
+    // The counts go on from there: the VMs end, the image is free.
+    for id in [running.id, twice.id] {
+        after
+            .pool
+            .action(&admin(), id, Action::Delete, None)
+            .expect("delete");
+        after.wait(id, "done");
+    }
+    assert_eq!(counts(&after.images)[0], (ImageState::Ready, 0));
+}
+
+#[test]
+fn a_vnc_console_without_port_gets_vnc_base_port_plus_the_id() {
+    let f = fixture();
+    let vm = f.create(&alice(), "GRAPHICS = [ TYPE = vnc, LISTEN = 0.0.0.0 ]");
+    let port = |vm: &Vm| {
+        vm.template
+            .vector("GRAPHICS")
+            .and_then(|g| g.get("PORT"))
+            .map(str::to_string)
+    };
+    assert_eq!(port(&vm), Some((5900 + vm.id).to_string()));
+    let given = f.create(&alice(), "GRAPHICS = [ TYPE = vnc, PORT = 5999 ]");
+    assert_eq!(port(&given), Some("5999".to_string()));
+    // It is stored, not computed when shown.
+    assert_eq!(
+        port(&f.reload().pool.get(vm.id).expect("vm")),
+        Some((5900 + vm.id).to_string())
+    );
+}
+
+#[test]
+fn recover_success_needs_a_deploy_id_in_boot() {
+    use crate::core::vm::state::Recovery;
+    let f = fixture();
+    let vm = f.create(&alice(), SMALL);
+    let ran = f.running(&alice(), SMALL, "node-b");
+    {
+        let stalled = f.reload();
+        let pool = &stalled.pool;
+        // A first deploy that never answered: no deploy id to manage.
+        pool.action(&admin(), vm.id, Action::Deploy, Some("node-a"))
+            .expect("deploy");
+        let boot = pool
+            .action(&admin(), vm.id, Action::Recover(Recovery::Success), None)
+            .expect("prolog success");
+        assert_eq!((boot.short_state(), boot.deploy_id), ("boot", None));
+        let err = pool
+            .action(&admin(), vm.id, Action::Recover(Recovery::Success), None)
+            .expect_err("no deploy id");
+        match &err {
+            Error::Invalid { field, reason } => {
+                assert_eq!(field, "recover");
+                assert!(reason.contains("no deploy id"), "{reason}");
+                assert!(
+                    reason.contains(&format!("recover {} retry", vm.id)),
+                    "{reason}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let still = pool.get(vm.id).expect("vm");
+        assert_eq!(still.short_state(), "boot");
+        assert_eq!(
+            still.pending.expect("pending").awaited,
+            Some(Step::VmmDeploy)
+        );
+        // A VM that has one (a restore after a stop) is settled as asked.
+        let stop = |action| pool.action(&admin(), ran.id, action, None).expect("action");
+        stop(Action::Stop);
+        stop(Action::Recover(Recovery::Success));
+        assert_eq!(
+            stop(Action::Recover(Recovery::Success)).short_state(),
+            "stop"
+        );
+        stop(Action::Resume);
+        pool.action(&admin(), ran.id, Action::Deploy, Some("node-b"))
+            .expect("deploy");
+        assert_eq!(
+            stop(Action::Recover(Recovery::Success)).short_state(),
+            "boot"
+        );
+        let back = stop(Action::Recover(Recovery::Success));
+        assert_eq!(
+            (back.short_state(), back.deploy_id.as_deref()),
+            ("runn", Some(format!("fake-{}", ran.id).as_str()))
+        );
+    }
+    // retry (or a restart) runs the deploy again and stores its id.
+    let fake = Arc::new(Fake::default());
+    let after = f.restart(&fake);
+    let vm = after.wait(vm.id, "runn");
+    assert_eq!(vm.deploy_id, Some(format!("fake-{}", vm.id)));
 }
 
 #[test]
