@@ -157,6 +157,7 @@ fn core_settings(config: &Config) -> Settings {
         front_end: front_end_name(),
         vm_polling_interval: config.vm_polling_interval,
         vm_per_interval: config.vm_per_interval,
+        vnc_base_port: config.vnc_base_port,
     }
 }
 

@@ -94,6 +94,20 @@ pub enum Error {
         /// (`-` when it said nothing), or why it could not run.
         message: String,
     },
+    /// A driver action could not run because its host cannot be reached
+    /// (ssh's own failure, its exit 255): the host is down or its sshd
+    /// stopped, which says nothing about the VMs there (a VM poll failing
+    /// so makes the VM UNKNOWN, spec/CORE.md §1.5). Same text as
+    /// [`Error::Driver`].
+    #[error("{action} on {host} failed: {message}")]
+    Unreachable {
+        /// The action, as its script is named.
+        action: String,
+        /// The host it ran for.
+        host: String,
+        /// `cannot reach host <host>: <ssh's message>`.
+        message: String,
+    },
     /// An upload is larger than the configured limit (`UPLOAD_LIMIT`);
     /// every front answers 413 (STYLE.md §3).
     #[error("{what} is larger than the limit of {limit} bytes")]

@@ -293,7 +293,7 @@ impl Shared {
             Ok(payload) => self.book.record_monitoring(host.id, &payload, now),
             Err(e) => {
                 let message = match e {
-                    Error::Driver { message, .. } => message,
+                    Error::Driver { message, .. } | Error::Unreachable { message, .. } => message,
                     other => other.to_string(),
                 };
                 tracing::warn!("host {}: monitoring failed: {message}", host.name);

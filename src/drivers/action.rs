@@ -105,7 +105,8 @@ impl Invocation {
 
 /// Runs the invocation once. Exit 0: its stdout, stripped. Anything else is
 /// an [`Error::Driver`] whose message is the script's error text
-/// ([`error_message`]), `timed out after N s`, or why it could not run.
+/// ([`error_message`]), `timed out after N s`, or why it could not run;
+/// ssh failing to reach the host is [`Error::Unreachable`] instead.
 pub fn run(transport: &dyn Transport, invocation: &Invocation) -> Result<String, Error> {
     let command = Command {
         program: invocation.program.clone(),
@@ -118,6 +119,13 @@ pub fn run(transport: &dyn Transport, invocation: &Invocation) -> Result<String,
         Ok(output) => output,
         Err(TransportError::NotFound(program)) => {
             return Err(invocation.error(format!("script {program} not found or not executable")))
+        }
+        Err(e @ TransportError::Unreachable { .. }) => {
+            return Err(Error::Unreachable {
+                action: invocation.action.clone(),
+                host: invocation.host.clone(),
+                message: e.to_string(),
+            })
         }
         Err(e) => return Err(invocation.error(e.to_string())),
     };
@@ -280,6 +288,32 @@ mod tests {
             env: Vec::new(),
             timeout,
         }
+    }
+
+    /// A transport whose ssh cannot reach the host (exit 255).
+    struct Down;
+
+    impl Transport for Down {
+        fn run(&self, _site: &Site, _command: &Command) -> Result<Output, TransportError> {
+            Err(TransportError::Unreachable {
+                host: "node1".into(),
+                message: "ssh: connect to host node1 port 22: Connection refused".into(),
+            })
+        }
+    }
+
+    #[test]
+    fn an_unreachable_host_is_its_own_error_with_ssh_message() {
+        let err = run(&Down, &invocation("x", Duration::from_secs(1))).expect_err("down");
+        assert!(
+            matches!(&err, Error::Unreachable { action, host, .. } if action == "deploy" && host == "node1"),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "deploy on node1 failed: cannot reach host node1: \
+             ssh: connect to host node1 port 22: Connection refused"
+        );
     }
 
     fn driver_message(err: Error) -> (String, String, String) {

@@ -593,6 +593,7 @@ fn vms_from_occi_and_ec2_live_on_two_real_hosts() {
     );
     assert!(ok, "qemu-img: {text}");
     let image = register_image(&server, "blank", &blank);
+    let blank_image = image;
 
     let occi = occi_compute(&server, image);
     let ec2 = Client::new(&server, "realvm");
@@ -676,7 +677,26 @@ fn vms_from_occi_and_ec2_live_on_two_real_hosts() {
     wait_vm(&server, bad, "done");
     assert_gone(&hosts, bad);
 
-    // hosta's sshd stops: ERROR with ssh's message; back: MONITORED.
+    // A VM running on hosta through the outage below.
+    let body = json!({
+        "template": format!(
+            "NAME = outage\nCPU = 0.1\nMEMORY = 32\n\
+             DISK = [ IMAGE_ID = {blank_image} ]\n\
+             REQUIREMENTS = \"NAME = \\\"hosta\\\"\""
+        )
+    });
+    let answer = send(
+        "POST",
+        &server.url("/v1/vms"),
+        admin(),
+        Some(&body.to_string()),
+    );
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let through = answer.json()["id"].as_u64().expect("id");
+    assert_runs_on(&hosts, &server, through, "hosta");
+
+    // hosta's sshd stops: ERROR with ssh's message, its VM unknown (not
+    // lost); back: MONITORED, and the VM running again.
     hosts.halt("hosta");
     let host = wait_host(&server, "hosta", "ERROR");
     assert!(
@@ -685,6 +705,15 @@ fn vms_from_occi_and_ec2_live_on_two_real_hosts() {
             .unwrap_or_default()
             .contains("cannot reach host hosta"),
         "{host}"
+    );
+    let v = wait_vm(&server, through, "unkn");
+    assert_eq!(v["host"], "hosta", "{v:#}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cannot reach host hosta"),
+        "{v:#}"
     );
     // hostb is not affected (MONITORED, or MONITORING at this moment).
     let b = host_state(&server, "hostb");
@@ -696,4 +725,14 @@ fn vms_from_occi_and_ec2_live_on_two_real_hosts() {
     );
     hosts.resume("hosta");
     wait_host(&server, "hosta", "MONITORED");
+    assert_runs_on(&hosts, &server, through, "hosta");
+    let answer = send(
+        "DELETE",
+        &server.url(&format!("/v1/vms/{through}")),
+        admin(),
+        None,
+    );
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    wait_vm(&server, through, "done");
+    assert_gone(&hosts, through);
 }

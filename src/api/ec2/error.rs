@@ -109,7 +109,9 @@ impl Ec2Error {
                     ("RequestEntityTooLarge", StatusCode::PAYLOAD_TOO_LARGE)
                 }
                 core::Error::Unsupported(_) => ("Unsupported", BAD),
-                core::Error::Driver { .. } => ("InternalError", StatusCode::INTERNAL_SERVER_ERROR),
+                core::Error::Driver { .. } | core::Error::Unreachable { .. } => {
+                    ("InternalError", StatusCode::INTERNAL_SERVER_ERROR)
+                }
                 core::Error::Internal(_) => ("InternalError", StatusCode::INTERNAL_SERVER_ERROR),
             },
             Ec2Error::Auth(e) => match e {
@@ -163,7 +165,7 @@ impl Ec2Error {
                 core::Error::Unsupported(_) => format!(
                     "The instance type or feature is not supported in your requested Availability Zone. ({e})"
                 ),
-                core::Error::Internal(_) | core::Error::Driver { .. } => {
+                core::Error::Internal(_) | core::Error::Driver { .. } | core::Error::Unreachable { .. } => {
                     "An internal error has occurred; the server log has the detail under this RequestID"
                         .to_string()
                 }
@@ -240,7 +242,7 @@ impl ResponseError for Failure {
             Ec2Error::Core(core::Error::Internal(detail)) => {
                 tracing::error!(request_id = %self.request_id, "EC2: internal error: {detail}")
             }
-            Ec2Error::Core(e @ core::Error::Driver { .. }) => {
+            Ec2Error::Core(e @ (core::Error::Driver { .. } | core::Error::Unreachable { .. })) => {
                 tracing::error!(request_id = %self.request_id, "EC2: {e}")
             }
             Ec2Error::Auth(auth::Error::Unavailable) => tracing::error!(

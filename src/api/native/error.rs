@@ -56,7 +56,7 @@ impl ApiError {
                 core::Error::InvalidState { .. } => "InvalidState",
                 core::Error::Invalid { .. } => "Invalid",
                 core::Error::Conflict(_) => "Conflict",
-                core::Error::Driver { .. } => "DriverError",
+                core::Error::Driver { .. } | core::Error::Unreachable { .. } => "DriverError",
                 core::Error::TooLarge { .. } => "PayloadTooLarge",
                 core::Error::Unsupported(_) => "Unsupported",
                 core::Error::Internal(_) => "Internal",
@@ -75,10 +75,12 @@ impl ApiError {
         match self {
             // STYLE.md §3: driver output names paths and hosts; it goes to
             // the log, the response only points at it.
-            ApiError::Core(core::Error::Internal(_) | core::Error::Driver { .. }) => {
-                "internal error; the server log has the detail under this request's x-request-id"
-                    .to_string()
-            }
+            ApiError::Core(
+                core::Error::Internal(_)
+                | core::Error::Driver { .. }
+                | core::Error::Unreachable { .. },
+            ) => "internal error; the server log has the detail under this request's x-request-id"
+                .to_string(),
             // One answer for every authentication failure.
             ApiError::Auth(_) => "invalid or missing credentials".to_string(),
             other => other.to_string(),
@@ -95,7 +97,9 @@ impl ResponseError for ApiError {
                 core::Error::InvalidState { .. } => StatusCode::BAD_REQUEST,
                 core::Error::Invalid { .. } => StatusCode::BAD_REQUEST,
                 core::Error::Conflict(_) => StatusCode::CONFLICT,
-                core::Error::Driver { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+                core::Error::Driver { .. } | core::Error::Unreachable { .. } => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
                 core::Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 core::Error::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
                 core::Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -114,7 +118,9 @@ impl ResponseError for ApiError {
             ApiError::Core(core::Error::Internal(detail)) => {
                 tracing::error!("internal error: {detail}")
             }
-            ApiError::Core(e @ core::Error::Driver { .. }) => tracing::error!("{e}"),
+            ApiError::Core(e @ (core::Error::Driver { .. } | core::Error::Unreachable { .. })) => {
+                tracing::error!("{e}")
+            }
             _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());

@@ -57,10 +57,12 @@ impl OcciError {
         let text = match self {
             // STYLE.md §3: driver output and internal details name paths
             // and hosts; they go to the log, the response points at it.
-            OcciError::Core(core::Error::Internal(_) | core::Error::Driver { .. }) => {
-                "Internal error; the server log has the detail under this response's x-request-id"
-                    .to_string()
-            }
+            OcciError::Core(
+                core::Error::Internal(_)
+                | core::Error::Driver { .. }
+                | core::Error::Unreachable { .. },
+            ) => "Internal error; the server log has the detail under this response's x-request-id"
+                .to_string(),
             other => other.to_string(),
         };
         // One line, whatever a message quoted from the request contains.
@@ -79,7 +81,9 @@ impl ResponseError for OcciError {
                 core::Error::InvalidState { .. } => StatusCode::BAD_REQUEST,
                 core::Error::Invalid { .. } => StatusCode::BAD_REQUEST,
                 core::Error::Conflict(_) => StatusCode::CONFLICT,
-                core::Error::Driver { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+                core::Error::Driver { .. } | core::Error::Unreachable { .. } => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
                 core::Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 core::Error::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
                 core::Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -107,7 +111,9 @@ impl ResponseError for OcciError {
             OcciError::Core(core::Error::Internal(detail)) => {
                 tracing::error!("OCCI: internal error: {detail}")
             }
-            OcciError::Core(e @ core::Error::Driver { .. }) => tracing::error!("OCCI: {e}"),
+            OcciError::Core(e @ (core::Error::Driver { .. } | core::Error::Unreachable { .. })) => {
+                tracing::error!("OCCI: {e}")
+            }
             OcciError::Auth(auth::Error::Unavailable) => {
                 tracing::error!("OCCI: the user store could not be read")
             }

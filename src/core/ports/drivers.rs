@@ -412,8 +412,10 @@ pub struct HookRequest {
 /// What the core asks of the drivers. Every method blocks until the action
 /// ends (its timeout included) and is called from the core's worker threads;
 /// implementations serialise the actions of one VM and run the others
-/// concurrently. A failed action is [`Error::Driver`]; an action the
-/// implementation does not provide is [`Error::Unsupported`] (the default).
+/// concurrently. A failed action is [`Error::Driver`], or
+/// [`Error::Unreachable`] when the host itself cannot be reached (a VM poll
+/// failing so makes the VM UNKNOWN); an action the implementation does not
+/// provide is [`Error::Unsupported`] (the default).
 pub trait Drivers: Send + Sync {
     /// Runs the host's IM probes; their `KEY=VALUE` output (comma- or
     /// blank-separated) as a template (DRIVERS.md §4).

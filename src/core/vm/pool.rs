@@ -39,10 +39,11 @@ use super::jobs::{self, Job, Role};
 use super::record::{History, Pending, Usage, Vm, VmError};
 use super::runner::{Answer, Queue};
 use super::state::{next, Event, LcmState, Outcome, Reason, Record, Recovery, Stamp, State, Step};
+use super::tokens::Tokens;
 use crate::core::caller::{Caller, ADMIN_UID};
 use crate::core::context::{OtherVm, VmLookup};
 use crate::core::hooks::{HookManager, VmView};
-use crate::core::host::{Host, HostPool, ShareChange};
+use crate::core::host::{Host, HostPool, HostState, ShareChange};
 use crate::core::image::{ImageChanges, ImagePool};
 use crate::core::ports::{PollAnswer, PollState, Pool};
 use crate::core::sched::runner::Placement;
@@ -434,6 +435,25 @@ pub struct VmPool {
     hooks: OnceLock<Arc<HookManager>>,
     bell: OnceLock<Arc<Signal>>,
     group: Group,
+    /// EC2 client tokens: the VMs of each (owner, token), and the gates
+    /// of the launches in progress.
+    tokens: Tokens,
+}
+
+/// `recover success` refused in BOOT without a deploy id (spec/CORE.md
+/// §8.4): the first deploy never answered, so nothing names the domain
+/// to poll, shut down or migrate, and the core does not guess a driver's
+/// naming (kvm's `one-<vid>`, dummy's `dummy-<vid>`). `retry` runs the
+/// deploy again and stores the id it prints; `failure` gives up.
+fn no_deploy_id(id: u64) -> Error {
+    Error::invalid(
+        "recover",
+        format!(
+            "VM {id} has no deploy id: its first deploy never answered, so success \
+             cannot tell which domain to manage; use `recover {id} retry` to deploy it \
+             again (or `recover {id} failure`)"
+        ),
+    )
 }
 
 /// Now, in Unix seconds.
@@ -453,11 +473,15 @@ impl VmPool {
         vnets: Arc<VnetPool>,
         images: Arc<ImagePool>,
     ) -> Result<Self> {
+        let tokens = Tokens::default();
         let vms = writer
             .store()
             .load_vms()?
             .into_iter()
-            .map(|vm| (vm.id, vm))
+            .map(|vm| {
+                tokens.note(&vm);
+                (vm.id, vm)
+            })
             .collect();
         Ok(VmPool {
             writer,
@@ -470,6 +494,7 @@ impl VmPool {
             hooks: OnceLock::new(),
             bell: OnceLock::new(),
             group: Group::default(),
+            tokens,
         })
     }
 
@@ -507,17 +532,28 @@ impl VmPool {
     /// The VMs of `filter` the caller may see, in id order, without the
     /// DONE ones (as `onevm list`).
     pub fn list(&self, caller: &Caller, filter: Filter) -> Result<Vec<Vm>> {
-        let wanted = |vm: &Vm| match filter {
-            Filter::All => caller.owns_or_admin(vm.uid),
-            Filter::Mine => vm.uid == caller.uid,
-            Filter::User(uid) => vm.uid == uid && caller.owns_or_admin(uid),
+        self.list_map(caller, filter, Vm::clone)
+    }
+
+    /// What [`list`](Self::list) lists, each VM read through `read` under
+    /// the pool's lock instead of cloned: a pool document needs a VM's id
+    /// and name, not its template and history. `read` must not call back
+    /// into the pools.
+    pub fn list_map<T>(
+        &self,
+        caller: &Caller,
+        filter: Filter,
+        read: impl FnMut(&Vm) -> T,
+    ) -> Result<Vec<T>> {
+        let wanted = |vm: &&Vm| {
+            vm.state != State::Done
+                && match filter {
+                    Filter::All => caller.owns_or_admin(vm.uid),
+                    Filter::Mine => vm.uid == caller.uid,
+                    Filter::User(uid) => vm.uid == uid && caller.owns_or_admin(uid),
+                }
         };
-        Ok(self
-            .read()?
-            .values()
-            .filter(|vm| vm.state != State::Done && wanted(vm))
-            .cloned()
-            .collect())
+        Ok(self.read()?.values().filter(wanted).map(read).collect())
     }
 
     /// The VMs the caller may see (all for oneadmin), in id order, with
@@ -532,6 +568,47 @@ impl VmPool {
             })
             .cloned()
             .collect())
+    }
+
+    /// The caller's own VMs (not oneadmin's view of others') whose
+    /// `EC2_CLIENT_TOKEN` is `token`, DONE ones included, in id order: an
+    /// index lookup, not a scan.
+    pub fn by_client_token(&self, caller: &Caller, token: &str) -> Result<Vec<Vm>> {
+        let ids = self.tokens.ids(caller.uid, token);
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let vms = self.read()?;
+        Ok(ids.iter().filter_map(|id| vms.get(id).cloned()).collect())
+    }
+
+    /// An idempotent launch (EC2's `ClientToken`): the caller's VMs of
+    /// `token` if there are any, else what `launch` creates. The check and
+    /// `launch` are one step for this (owner, token): a second launch with
+    /// the same token waits and then finds the first one's VMs; launches
+    /// with other tokens do not wait. `launch` must create VMs carrying
+    /// `EC2_CLIENT_TOKEN = token` for a later launch to find them.
+    pub fn launch_once(
+        &self,
+        caller: &Caller,
+        token: &str,
+        launch: impl FnOnce() -> Result<Vec<Vm>>,
+    ) -> Result<Vec<Vm>> {
+        self.tokens.gated(caller.uid, token, || {
+            let earlier = self.by_client_token(caller, token)?;
+            if earlier.is_empty() {
+                launch()
+            } else {
+                Ok(earlier)
+            }
+        })
+    }
+
+    /// How many (owner, token) launch gates are open (tests: none once
+    /// every launch returned).
+    #[cfg(test)]
+    pub fn open_launch_gates(&self) -> usize {
+        self.tokens.open_gates()
     }
 
     /// One VM by id, for the core's own workers (no caller).
@@ -615,6 +692,7 @@ impl VmPool {
         self.vnets.apply_leases(&guard, &taken.leases)?;
         self.images.apply(taken.images)?;
         self.write_map()?.insert(vm.id, vm.clone());
+        self.tokens.note(&vm);
         if let Some(hooks) = self.hooks.get() {
             hooks.on_create(&self.view(&vm));
         }
@@ -651,6 +729,12 @@ impl VmPool {
         let event = action.event(&vm);
         if super::state::admin_only(event) && !caller.is_admin() {
             return Err(forbidden());
+        }
+        if action == Action::Recover(Recovery::Success)
+            && (vm.state, vm.lcm) == (State::Active, LcmState::Boot)
+            && vm.deploy_id.is_none()
+        {
+            return Err(no_deploy_id(id));
         }
         let mut input = Input::new(Origin::User);
         if action.needs_host() {
@@ -1192,16 +1276,42 @@ impl VmPool {
                     None => self.store_figures(job.vm_id, job.op, &answer),
                 },
                 Ok(_) => Ok(()),
-                Err(e) => {
-                    tracing::warn!("VM {}: Error monitoring VM: {e}", job.vm_id);
-                    Ok(())
-                }
+                Err(e) => self.poll_failed(job, &e),
             },
             Role::Probe => self.finish_probe(job, result),
         };
         if let Err(e) = outcome {
             tracing::error!("VM {}: after {}: {e}", job.vm_id, job.step);
         }
+    }
+
+    /// A periodic poll failed. Its host cannot be reached (ssh's own
+    /// failure), or is in ERROR: the VM's fate is unknown, so a RUNNING VM
+    /// becomes UNKNOWN as on poll `d` (capacity and leases kept; it is
+    /// still polled, and poll `a` brings it back to RUNNING once the host
+    /// answers). Any other failure only logs ("Error monitoring VM",
+    /// spec/CORE.md §1.5).
+    fn poll_failed(&self, job: &Job, error: &Error) -> Result<()> {
+        let vm = self.get(job.vm_id)?;
+        let host_down = matches!(error, Error::Unreachable { .. })
+            || vm.host().is_some_and(|h| {
+                self.hosts
+                    .get(h.host_id)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|host| host.state == HostState::Error)
+            });
+        if !host_down || vm.op != job.op || vm.lcm != LcmState::Running {
+            tracing::warn!("VM {}: Error monitoring VM: {error}", job.vm_id);
+            return Ok(());
+        }
+        tracing::warn!(
+            "VM {}: host unreachable, VM state unknown: {error}",
+            job.vm_id
+        );
+        let mut input = Input::new(Origin::Monitor(job.op));
+        input.error = Some(error.to_string());
+        self.apply_grouped(job.vm_id, Event::MonitorDone, input)
     }
 
     fn finish_awaited(&self, job: &Job, result: Result<Answer>) -> Result<()> {
