@@ -5,6 +5,8 @@
 //! `synchronous=FULL` in WAL mode, so a change the caller was told about
 //! survives a `kill -9` or a power cut.
 
+#[cfg(test)]
+mod client_tokens;
 mod hosts;
 mod images;
 mod keypairs;
@@ -243,6 +245,55 @@ fn pool_name(pool: Pool) -> &'static str {
 /// the log gets the detail.
 fn db_error(e: rusqlite::Error) -> Error {
     Error::Internal(format!("database: {e}"))
+}
+
+/// Whether `e` is a constraint violation (UNIQUE, FOREIGN KEY, CHECK):
+/// its extended code if so.
+fn constraint(e: &rusqlite::Error) -> Option<i32> {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Some(f.extended_code)
+        }
+        _ => None,
+    }
+}
+
+/// Runs one statement; a constraint violation is the caller's
+/// [`Error::Conflict`] with `conflict()`'s message, anything else is
+/// [`db_error`].
+fn execute_or_conflict(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    conflict: impl FnOnce() -> String,
+) -> Result<()> {
+    conn.execute(sql, params)
+        .map_err(|e| match constraint(&e) {
+            Some(_) => Error::Conflict(conflict()),
+            None => db_error(e),
+        })?;
+    Ok(())
+}
+
+/// Deletes the row `id` of `table` (a table name of ours, never input).
+fn delete_by_id(conn: &Connection, table: &str, id: u64) -> Result<()> {
+    conn.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [sql_id(id)?])
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// The `(id, body)` rows a query gives, in its order: the tables that keep
+/// an object as JSON beside its id.
+fn id_bodies(conn: &Connection, sql: &str) -> Result<Vec<(i64, String)>> {
+    let mut stmt = conn.prepare(sql).map_err(db_error)?;
+    let rows = stmt
+        .query_map([], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+        })
+        .map_err(db_error)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(db_error)
 }
 
 /// An id as SQLite's signed integer.

@@ -19,7 +19,6 @@
 //! May use: `crate::api::common`, `crate::core`, `crate::template`, `super`.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix_web::HttpResponse;
@@ -34,7 +33,7 @@ use super::xml::{
     StateChange, StateChangesResponse, Tag,
 };
 use super::{Action, Ctx};
-use crate::api::common::{blocking, Ec2InstanceType};
+use crate::api::common::{blocking, blocking_as, Ec2InstanceType};
 use crate::core::tag::Taggable;
 use crate::core::vm::state::{LcmState, State};
 use crate::core::vm::{Action as VmAction, Vm};
@@ -47,10 +46,6 @@ pub const MAX_LAUNCH: u64 = 100;
 
 /// Most instances one DescribeInstances page holds with `MaxResults`.
 const MAX_RESULTS: u64 = 1000;
-
-/// Launches with a `ClientToken` are serialised, so that a retry racing
-/// its first attempt finds it instead of launching again.
-static LAUNCHES: Mutex<()> = Mutex::new(());
 
 /// The EC2 state of a VM (§5, cloudgate's column). Never fails: a pair
 /// the table does not name is `pending`.
@@ -376,28 +371,21 @@ fn template(
 }
 
 /// Launches `launch` (or finds the launch its token already made): the
-/// VMs, in launch order. Fewer than `MaxCount` is fine as long as
-/// `MinCount` were made; else the ones made are deleted again.
+/// VMs, in launch order. A token's check and launch are one step for
+/// that (owner, token) in the VM pool (a retry racing its first attempt
+/// finds it), found through the pool's index, not a scan.
 fn launch_vms(core: &Core, caller: &Caller, launch: &Launch) -> core::Result<Vec<Vm>> {
-    let _serial = match &launch.client_token {
-        Some(_) => Some(
-            LAUNCHES
-                .lock()
-                .map_err(|_| core::Error::Internal("launch lock poisoned".into()))?,
-        ),
-        None => None,
-    };
-    if let Some(token) = &launch.client_token {
-        let earlier: Vec<Vm> = core
+    match &launch.client_token {
+        Some(token) => core
             .vms()
-            .list_with_done(caller, 0)?
-            .into_iter()
-            .filter(|vm| vm.uid == caller.uid && vm.attribute("EC2_CLIENT_TOKEN") == Some(token))
-            .collect();
-        if !earlier.is_empty() {
-            return Ok(earlier);
-        }
+            .launch_once(caller, token, || launch_new(core, caller, launch)),
+        None => launch_new(core, caller, launch),
     }
+}
+
+/// Launches `launch`. Fewer than `MaxCount` is fine as long as
+/// `MinCount` were made; else the ones made are deleted again.
+fn launch_new(core: &Core, caller: &Caller, launch: &Launch) -> core::Result<Vec<Vm>> {
     let public_key = match &launch.key_name {
         Some(name) => Some(core.keypairs().show(caller, name)?.public_key),
         None => None,
@@ -642,17 +630,16 @@ fn settle(core: &Core, id: u64) -> core::Result<Vm> {
 /// Runs the plans of an action on their VMs, in order; answers each VM's
 /// state change.
 async fn act(ctx: &Ctx<'_>, plans: Vec<(Vm, Plan)>) -> Result<Vec<StateChange>, Ec2Error> {
-    let (core, caller) = (ctx.state.core.clone(), ctx.caller.clone());
-    let changes = blocking(move || {
+    let changes = blocking_as(&ctx.state.core, &ctx.caller, move |core, caller| {
         let mut changes = Vec::with_capacity(plans.len());
         for (vm, plan) in plans {
             let previous = state_of(&vm);
             let after = match plan {
                 Some(action @ (VmAction::Stop | VmAction::Reboot)) if settling(&vm) => {
-                    settle(&core, vm.id)?;
-                    core.vms().action(&caller, vm.id, action, None)?
+                    settle(core, vm.id)?;
+                    core.vms().action(caller, vm.id, action, None)?
                 }
-                Some(action) => core.vms().action(&caller, vm.id, action, None)?,
+                Some(action) => core.vms().action(caller, vm.id, action, None)?,
                 None => vm,
             };
             changes.push(StateChange {

@@ -21,10 +21,10 @@ use actix_web::{web, HttpRequest};
 use super::error::OcciError;
 use super::xml::{
     invalid_image, ComputeCreate, ComputeDoc, ComputeUpdate, DiskDoc, DiskRequest, DiskSource,
-    Element, NicDoc, NicRequest, Pool, PoolEntry, PoolKind,
+    Element, NicDoc, NicRequest, PoolEntry, PoolKind,
 };
-use super::{created, deleted, pool_scope, read_body, xml, Ctx, Reply, ENTRY};
-use crate::api::common::{blocking, AppState, InstanceType};
+use super::{created, deleted, read_body, xml, Ctx, Reply};
+use crate::api::common::{blocking_as, AppState, InstanceType};
 use crate::core::vm::state::State;
 use crate::core::vm::{Action, Filter, Vm};
 use crate::core::vnet::Addresses;
@@ -40,16 +40,7 @@ const DEFAULT_FS_FORMAT: &str = "ext3";
 const CUSTOM: (&str, f64, u64) = ("custom", 1.0, 128);
 
 pub(super) fn scope() -> actix_web::Scope {
-    pool_scope(
-        "/compute",
-        vec![web::get().to(list), web::post().to(create)],
-        ENTRY,
-        vec![
-            web::get().to(show),
-            web::put().to(update),
-            web::delete().to(delete),
-        ],
-    )
+    crud_scope!("/compute", list, create, show, update, delete)
 }
 
 // ---------------------------------------------------------------------
@@ -389,22 +380,15 @@ fn creation_error(e: Error) -> OcciError {
 async fn list(req: HttpRequest, state: web::Data<AppState>) -> Reply {
     let ctx = Ctx::new(&req, &state)?;
     // spec/OCCI.md §2.2: the caller's own VMs, without DONE ones, for
-    // oneadmin too.
+    // oneadmin too; each entry read from its VM in place, none cloned.
     let entries = state
         .core
         .vms()
-        .list(&ctx.caller, Filter::Mine)?
-        .into_iter()
-        .map(|vm| PoolEntry {
+        .list_map(&ctx.caller, Filter::Mine, |vm| PoolEntry {
             href: ctx.hrefs.compute(vm.id),
-            name: vm.name,
-        })
-        .collect();
-    let pool = Pool {
-        kind: PoolKind::Compute,
-        entries,
-    };
-    Ok(xml(StatusCode::OK, pool.render(ctx.dialect(None))))
+            name: vm.name.clone(),
+        })?;
+    Ok(ctx.pool_reply(PoolKind::Compute, entries))
 }
 
 async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Payload) -> Reply {
@@ -415,10 +399,11 @@ async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Payload
     check_images(&state.core, &ctx.caller, &request.disks)?;
     let nics = check_networks(&state.core, &ctx.caller, &request.nics)?;
     let template = vm_template(&request, &size, &nics)?;
-    let (core, caller) = (state.core.clone(), ctx.caller.clone());
-    let vm = blocking(move || core.vms().create_from(&caller, template))
-        .await
-        .map_err(creation_error)?;
+    let vm = blocking_as(&state.core, &ctx.caller, move |core, caller| {
+        core.vms().create_from(caller, template)
+    })
+    .await
+    .map_err(creation_error)?;
     let doc = doc(&ctx, &vm);
     Ok(created(&doc.href, doc.render(ctx.dialect(request.shape))))
 }
@@ -466,8 +451,10 @@ async fn update(
         }
         Some(Wish::Act(action)) => action,
     };
-    let (core, caller) = (state.core.clone(), ctx.caller.clone());
-    let vm = blocking(move || core.vms().action(&caller, id, action, None)).await?;
+    let vm = blocking_as(&state.core, &ctx.caller, move |core, caller| {
+        core.vms().action(caller, id, action, None)
+    })
+    .await?;
     Ok(xml(StatusCode::ACCEPTED, doc(&ctx, &vm).render(dialect)))
 }
 
@@ -478,8 +465,11 @@ async fn delete(req: HttpRequest, state: web::Data<AppState>, id: web::Path<u64>
     let id = *id;
     let vm = state.core.vms().show(&ctx.caller, id)?;
     if vm.state != State::Done {
-        let (core, caller) = (state.core.clone(), ctx.caller.clone());
-        match blocking(move || core.vms().action(&caller, id, Action::Delete, None)).await {
+        match blocking_as(&state.core, &ctx.caller, move |core, caller| {
+            core.vms().action(caller, id, Action::Delete, None)
+        })
+        .await
+        {
             Ok(_) => {}
             // It reached DONE in between.
             Err(Error::InvalidState { kind: Kind::Vm, .. })

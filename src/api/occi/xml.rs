@@ -19,6 +19,7 @@
 
 use std::net::Ipv4Addr;
 
+use quick_xml::escape::escape;
 use quick_xml::events::{BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::{Reader, Writer};
 
@@ -819,13 +820,35 @@ impl Pool {
             (PoolKind::Network, Dialect::V2) => ("NETWORK_COLLECTION", "NETWORK"),
             (PoolKind::Storage, Dialect::V2) => ("STORAGE_COLLECTION", "STORAGE"),
         };
-        Node::new(root)
-            .children(
-                self.entries
-                    .iter()
-                    .map(|e| Node::new(entry).attr("href", &e.href).attr("name", &e.name)),
-            )
-            .render()
+        // Written straight into one string sized for it, as the `Node`
+        // tree would render it (indented by two, values escaped as
+        // `push_attribute` escapes them): a pool lists thousands of entries.
+        if self.entries.is_empty() {
+            return format!("<{root}/>\n");
+        }
+        let per_entry = entry.len() + 22;
+        let size: usize = self
+            .entries
+            .iter()
+            .map(|e| per_entry + e.href.len() + e.name.len())
+            .sum();
+        let mut out = String::with_capacity(2 * root.len() + 8 + size + size / 8);
+        out.push('<');
+        out.push_str(root);
+        out.push('>');
+        for e in &self.entries {
+            out.push_str("\n  <");
+            out.push_str(entry);
+            out.push_str(" href=\"");
+            out.push_str(&escape(e.href.as_str()));
+            out.push_str("\" name=\"");
+            out.push_str(&escape(e.name.as_str()));
+            out.push_str("\"/>");
+        }
+        out.push_str("\n</");
+        out.push_str(root);
+        out.push_str(">\n");
+        out
     }
 }
 

@@ -29,6 +29,7 @@ mod record;
 mod recovery;
 mod runner;
 pub mod state;
+mod tokens;
 
 #[cfg(test)]
 mod tests;

@@ -664,3 +664,83 @@ fn text_and_attributes_are_escaped() {
     assert_eq!(back.text_of("NAME"), Some("</NAME><ID>9"));
     assert_eq!(back.text_of("ID"), Some("1"));
 }
+
+/// Debug-build figure: a 10,000-entry COMPUTES document (`cargo test
+/// --lib pool_render_timing -- --ignored --nocapture`).
+#[test]
+#[ignore = "timing, prints figures"]
+fn pool_render_timing() {
+    let entries: Vec<PoolEntry> = (0..10_000u64)
+        .map(|i| PoolEntry {
+            href: format!("http://127.0.0.1:4567/compute/{i}"),
+            name: "b".into(),
+        })
+        .collect();
+    let pool = Pool {
+        kind: PoolKind::Compute,
+        entries,
+    };
+    let start = std::time::Instant::now();
+    let mut len = 0;
+    for _ in 0..20 {
+        len = Node::new("COMPUTES")
+            .children(pool.entries.iter().map(|e| {
+                Node::new("COMPUTE")
+                    .attr("href", &e.href)
+                    .attr("name", &e.name)
+            }))
+            .render()
+            .len();
+    }
+    println!(
+        "Node tree: {:?} per call ({len} bytes)",
+        start.elapsed() / 20
+    );
+    let start = std::time::Instant::now();
+    for _ in 0..20 {
+        len = pool.render(Dialect::V1_4).len();
+    }
+    println!(
+        "Pool::render: {:?} per call ({len} bytes)",
+        start.elapsed() / 20
+    );
+}
+
+/// The pool document written straight into a string is the one the
+/// `Node` tree renders, escaping included, in both dialects.
+#[test]
+fn pool_render_matches_the_node_tree() {
+    let names = ["b", "", "a<b>&\"c'", "é ü 中", "x\ty\nz", "]]>"];
+    for kind in [PoolKind::Compute, PoolKind::Network, PoolKind::Storage] {
+        for count in [0usize, 1, 6] {
+            let entries: Vec<PoolEntry> = (0..count)
+                .map(|i| PoolEntry {
+                    href: format!("{BASE}/x/{i}?a=1&b=\"2\""),
+                    name: names[i % names.len()].to_string(),
+                })
+                .collect();
+            let pool = Pool {
+                kind,
+                entries: entries.clone(),
+            };
+            for dialect in [Dialect::V1_4, Dialect::V2] {
+                let (root, entry) = match (kind, dialect) {
+                    (PoolKind::Compute, Dialect::V1_4) => ("COMPUTES", "COMPUTE"),
+                    (PoolKind::Network, Dialect::V1_4) => ("NETWORKS", "NETWORK"),
+                    (PoolKind::Storage, Dialect::V1_4) => ("STORAGE", "DISK"),
+                    (PoolKind::Compute, Dialect::V2) => ("COMPUTE_COLLECTION", "COMPUTE"),
+                    (PoolKind::Network, Dialect::V2) => ("NETWORK_COLLECTION", "NETWORK"),
+                    (PoolKind::Storage, Dialect::V2) => ("STORAGE_COLLECTION", "STORAGE"),
+                };
+                let tree = Node::new(root)
+                    .children(
+                        entries
+                            .iter()
+                            .map(|e| Node::new(entry).attr("href", &e.href).attr("name", &e.name)),
+                    )
+                    .render();
+                assert_eq!(pool.render(dialect), tree, "{kind:?} {dialect:?} {count}");
+            }
+        }
+    }
+}
