@@ -162,6 +162,17 @@ fn payload_hash(request: &SignedRequest<'_>) -> Result<String> {
     }
 }
 
+/// The request as SigV4 signs it, with its payload hash.
+fn v4_request<'a>(request: &'a SignedRequest<'_>, payload_hash: &'a str) -> sigv4::Request<'a> {
+    sigv4::Request {
+        method: request.method,
+        path: request.path,
+        query: request.query,
+        headers: request.headers,
+        payload_hash,
+    }
+}
+
 /// The SigV4 time: `X-Amz-Date`, else the `Date` header turned into the
 /// basic format.
 fn amz_date(request: &SignedRequest<'_>) -> Result<(String, time::UnixTime)> {
@@ -224,13 +235,7 @@ pub fn verify_with(
         Scheme::V4Header(authorization) => {
             let (date, at) = amz_date(request)?;
             let hash = payload_hash(request)?;
-            let v4 = sigv4::Request {
-                method: request.method,
-                path: request.path,
-                query: request.query,
-                headers: request.headers,
-                payload_hash: &hash,
-            };
+            let v4 = v4_request(request, &hash);
             sigv4::verify(&v4, authorization, &date, &secret)?;
             found.ok_or(Error::Invalid)?;
             window.check_signed_at(at)?;
@@ -238,13 +243,7 @@ pub fn verify_with(
         Scheme::V4Query(presigned) => {
             let at = time::parse_amz_date(&presigned.amz_date)?;
             let hash = payload_hash(request)?;
-            let v4 = sigv4::Request {
-                method: request.method,
-                path: request.path,
-                query: request.query,
-                headers: request.headers,
-                payload_hash: &hash,
-            };
+            let v4 = v4_request(request, &hash);
             sigv4::verify(&v4, &presigned.authorization, &presigned.amz_date, &secret)?;
             found.ok_or(Error::Invalid)?;
             window.check_not_future(at)?;

@@ -155,6 +155,54 @@ pub fn for_each(
     first_failure.unwrap_or(ExitCode::SUCCESS)
 }
 
+/// `DELETE` of each object, by id or name ([`for_each`]); `path` gives
+/// an object's resource.
+pub fn delete_each(keys: &[String], path: fn(&str) -> String) -> ExitCode {
+    for_each(keys, |client, key| {
+        client.request("DELETE", &path(key), None).map(drop)
+    })
+}
+
+/// `POST <resource>/<action>` on each object, by id or name
+/// ([`for_each`]): `enable`, `publish`...
+pub fn post_each(keys: &[String], path: fn(&str) -> String, action: &str) -> ExitCode {
+    for_each(keys, |client, key| {
+        client
+            .object("POST", &format!("{}/{action}", path(key)), None)
+            .map(drop)
+    })
+}
+
+/// Prints `ID: <id>` of the object a `POST <pool>` created; `what` names
+/// it in the error when the answer has no id.
+pub fn print_new_id(created: &Object, pool: &str, what: &str) -> Result<(), Error> {
+    let id = created
+        .get("id")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| Error::BadAnswer(format!("POST {pool}: the new {what} has no id")))?;
+    println!("ID: {id}");
+    Ok(())
+}
+
+/// `list`: the objects of `pool` (a `/v1` path) as `table` shows them.
+pub fn print_list(table: &output::Pool, args: &output::ListArgs, pool: &str) -> Result<(), Error> {
+    let listing = output::Listing::new(table, args)?;
+    let objects = Client::from_env()?.list(pool)?;
+    print!("{}", listing.render(objects));
+    Ok(())
+}
+
+/// `show`: the object at `path` as `table` shows one.
+pub fn print_one(
+    table: &output::Pool,
+    path: &str,
+    format: &output::FormatArgs,
+) -> Result<(), Error> {
+    let object = Client::from_env()?.object("GET", path, None)?;
+    print!("{}", table.render_one(&object, format.format()));
+    Ok(())
+}
+
 /// `user:password` and where it came from (for error messages).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {

@@ -10,7 +10,7 @@ use clap::Subcommand;
 use serde_json::{json, Value};
 
 use super::client::{self, segment, Client, Error};
-use super::output::{plain, Align, Column, FormatArgs, ListArgs, Listing, Pool};
+use super::output::{plain, Align, Column, FormatArgs, ListArgs, Pool};
 
 /// Hosts as the CLI shows them: the reference guide's columns and
 /// OpenNebula's `HOST_POOL` XML.
@@ -172,25 +172,17 @@ pub enum HostCommand {
 pub fn run(command: HostCommand) -> ExitCode {
     match command {
         HostCommand::Create { name, im, vmm, tm } => client::finish(create(&name, &im, &vmm, &tm)),
-        HostCommand::Delete { hosts } => client::for_each(&hosts, |client, host| {
-            client.request("DELETE", &path(host), None).map(drop)
-        }),
-        HostCommand::Enable { hosts } => client::for_each(&hosts, |client, host| {
-            client
-                .object("POST", &format!("{}/enable", path(host)), None)
-                .map(drop)
-        }),
-        HostCommand::Disable { hosts } => client::for_each(&hosts, |client, host| {
-            client
-                .object("POST", &format!("{}/disable", path(host)), None)
-                .map(drop)
-        }),
-        HostCommand::List(args) => client::finish(list(&args)),
+        HostCommand::Delete { hosts } => client::delete_each(&hosts, path),
+        HostCommand::Enable { hosts } => client::post_each(&hosts, path, "enable"),
+        HostCommand::Disable { hosts } => client::post_each(&hosts, path, "disable"),
+        HostCommand::List(args) => client::finish(client::print_list(&HOSTS, &args, "/v1/hosts")),
         HostCommand::ListColumns => {
             print!("{}", HOSTS.columns_help());
             ExitCode::SUCCESS
         }
-        HostCommand::Show { host, format } => client::finish(show(&host, &format)),
+        HostCommand::Show { host, format } => {
+            client::finish(client::print_one(&HOSTS, &path(&host), &format))
+        }
         HostCommand::Prepare { host } => prepare(&host),
     }
 }
@@ -263,25 +255,7 @@ fn prepare(host: &str) -> ExitCode {
 fn create(name: &str, im: &str, vmm: &str, tm: &str) -> Result<(), Error> {
     let body = json!({ "name": name, "im_mad": im, "vmm_mad": vmm, "tm_mad": tm });
     let host = Client::from_env()?.object("POST", "/v1/hosts", Some(&body))?;
-    let id = host
-        .get("id")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| Error::BadAnswer("POST /v1/hosts: the new host has no id".to_string()))?;
-    println!("ID: {id}");
-    Ok(())
-}
-
-fn list(args: &ListArgs) -> Result<(), Error> {
-    let listing = Listing::new(&HOSTS, args)?;
-    let hosts = Client::from_env()?.list("/v1/hosts")?;
-    print!("{}", listing.render(hosts));
-    Ok(())
-}
-
-fn show(host: &str, format: &FormatArgs) -> Result<(), Error> {
-    let host = Client::from_env()?.object("GET", &path(host), None)?;
-    print!("{}", HOSTS.render_one(&host, format.format()));
-    Ok(())
+    client::print_new_id(&host, "/v1/hosts", "host")
 }
 
 /// The resource of one host, by id or name.
@@ -294,6 +268,7 @@ mod tests {
     use clap::Parser;
 
     use super::*;
+    use crate::cli::output::Listing;
     use crate::cli::output::{Format, Object};
 
     #[derive(Parser)]

@@ -15,7 +15,7 @@ use clap::{Subcommand, ValueEnum};
 use serde_json::Value;
 
 use super::client::{self, segment, Client, Error};
-use super::output::{plain, Align, Column, FormatArgs, ListArgs, Listing, Pool};
+use super::output::{plain, Align, Column, FormatArgs, ListArgs, Pool};
 
 /// Images as the CLI shows them, with OpenNebula's `IMAGE_POOL` XML names.
 pub static IMAGES: Pool = Pool {
@@ -189,13 +189,7 @@ pub enum ImageCommand {
 /// Runs one `cloudgate image` command; failures are reported on stderr and
 /// become the exit code ([`client::Error::exit_code`]).
 pub fn run(command: ImageCommand) -> ExitCode {
-    let each = |images: &[String], action: &'static str| {
-        client::for_each(images, |client, image| {
-            client
-                .object("POST", &format!("{}/{action}", path(image)), None)
-                .map(drop)
-        })
-    };
+    let each = |images: &[String], action| client::post_each(images, path, action);
     match command {
         ImageCommand::Create {
             name,
@@ -214,15 +208,17 @@ pub fn run(command: ImageCommand) -> ExitCode {
             );
             client::finish(create(&query, &file))
         }
-        ImageCommand::Delete { images } => client::for_each(&images, |client, image| {
-            client.request("DELETE", &path(image), None).map(drop)
-        }),
-        ImageCommand::List(args) => client::finish(list(&args)),
+        ImageCommand::Delete { images } => client::delete_each(&images, path),
+        ImageCommand::List(args) => {
+            client::finish(client::print_list(&IMAGES, &args, "/v1/images"))
+        }
         ImageCommand::ListColumns => {
             print!("{}", IMAGES.columns_help());
             ExitCode::SUCCESS
         }
-        ImageCommand::Show { image, format } => client::finish(show(&image, &format)),
+        ImageCommand::Show { image, format } => {
+            client::finish(client::print_one(&IMAGES, &path(&image), &format))
+        }
         ImageCommand::Enable { images } => each(&images, "enable"),
         ImageCommand::Disable { images } => each(&images, "disable"),
         ImageCommand::Publish { images } => each(&images, "publish"),
@@ -274,25 +270,7 @@ fn create(query: &str, file: &Path) -> Result<(), Error> {
     } else {
         client.upload(query, length, opened)
     }?;
-    let id = image
-        .get("id")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| Error::BadAnswer("POST /v1/images: the new image has no id".to_string()))?;
-    println!("ID: {id}");
-    Ok(())
-}
-
-fn list(args: &ListArgs) -> Result<(), Error> {
-    let listing = Listing::new(&IMAGES, args)?;
-    let images = Client::from_env()?.list("/v1/images")?;
-    print!("{}", listing.render(images));
-    Ok(())
-}
-
-fn show(image: &str, format: &FormatArgs) -> Result<(), Error> {
-    let image = Client::from_env()?.object("GET", &path(image), None)?;
-    print!("{}", IMAGES.render_one(&image, format.format()));
-    Ok(())
+    client::print_new_id(&image, "/v1/images", "image")
 }
 
 /// The resource of one image, by id or name.
@@ -376,6 +354,7 @@ mod tests {
 
     use super::*;
     use crate::cli::output::Format;
+    use crate::cli::output::Listing;
 
     #[derive(Parser)]
     struct Cli {

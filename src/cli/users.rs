@@ -10,7 +10,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::client::{self, segment, Client, Error};
-use super::output::{Column, FormatArgs, ListArgs, Listing, Pool};
+use super::output::{Column, FormatArgs, ListArgs, Pool};
 
 /// Users as the CLI shows them: the reference guide's columns and
 /// OpenNebula's `USER_POOL` XML.
@@ -90,51 +90,25 @@ pub enum UserCommand {
 pub fn run(command: UserCommand) -> ExitCode {
     match command {
         UserCommand::Create { name, password } => client::finish(create(&name, &password)),
-        UserCommand::Delete { users } => client::for_each(&users, |client, user| {
-            client.request("DELETE", &path(user), None).map(drop)
-        }),
-        UserCommand::List(args) => client::finish(list(&args)),
+        UserCommand::Delete { users } => client::delete_each(&users, path),
+        UserCommand::List(args) => client::finish(client::print_list(&USERS, &args, "/v1/users")),
         UserCommand::ListColumns => {
             print!("{}", USERS.columns_help());
             ExitCode::SUCCESS
         }
-        UserCommand::Show { user, format } => client::finish(show(&user, &format)),
+        UserCommand::Show { user, format } => {
+            client::finish(client::print_one(&USERS, &path(&user), &format))
+        }
         UserCommand::Passwd { user, password } => client::finish(passwd(&user, &password)),
-        UserCommand::Enable { users } => client::for_each(&users, |client, user| {
-            client
-                .object("POST", &format!("{}/enable", path(user)), None)
-                .map(drop)
-        }),
-        UserCommand::Disable { users } => client::for_each(&users, |client, user| {
-            client
-                .object("POST", &format!("{}/disable", path(user)), None)
-                .map(drop)
-        }),
+        UserCommand::Enable { users } => client::post_each(&users, path, "enable"),
+        UserCommand::Disable { users } => client::post_each(&users, path, "disable"),
     }
 }
 
 fn create(name: &str, password: &str) -> Result<(), Error> {
     let body = json!({ "name": name, "password": password });
     let user = Client::from_env()?.object("POST", "/v1/users", Some(&body))?;
-    let id = user
-        .get("id")
-        .and_then(serde_json::Value::as_u64)
-        .ok_or_else(|| Error::BadAnswer("POST /v1/users: the new user has no id".to_string()))?;
-    println!("ID: {id}");
-    Ok(())
-}
-
-fn list(args: &ListArgs) -> Result<(), Error> {
-    let listing = Listing::new(&USERS, args)?;
-    let users = Client::from_env()?.list("/v1/users")?;
-    print!("{}", listing.render(users));
-    Ok(())
-}
-
-fn show(user: &str, format: &FormatArgs) -> Result<(), Error> {
-    let user = Client::from_env()?.object("GET", &path(user), None)?;
-    print!("{}", USERS.render_one(&user, format.format()));
-    Ok(())
+    client::print_new_id(&user, "/v1/users", "user")
 }
 
 fn passwd(user: &str, password: &str) -> Result<(), Error> {
@@ -155,6 +129,7 @@ mod tests {
 
     use super::*;
     use crate::cli::output::Format;
+    use crate::cli::output::Listing;
 
     #[derive(Parser)]
     struct Cli {

@@ -120,26 +120,17 @@ pub enum VnetCommand {
 /// Runs one `cloudgate vnet` command; failures are reported on stderr and
 /// become the exit code ([`client::Error::exit_code`]).
 pub fn run(command: VnetCommand) -> ExitCode {
-    let each = |vnets: &[String], action: &'static str| {
-        client::for_each(vnets, |client, vnet| {
-            client
-                .object("POST", &format!("{}/{action}", path(vnet)), None)
-                .map(drop)
-        })
-    };
     match command {
         VnetCommand::Create { file } => client::finish(create(&file)),
-        VnetCommand::Delete { vnets } => client::for_each(&vnets, |client, vnet| {
-            client.request("DELETE", &path(vnet), None).map(drop)
-        }),
+        VnetCommand::Delete { vnets } => client::delete_each(&vnets, path),
         VnetCommand::List { owner, list: args } => client::finish(list(owner.as_deref(), &args)),
         VnetCommand::ListColumns => {
             print!("{}", VNETS.columns_help());
             ExitCode::SUCCESS
         }
         VnetCommand::Show { vnet, format } => client::finish(show(&vnet, &format)),
-        VnetCommand::Publish { vnets } => each(&vnets, "publish"),
-        VnetCommand::Unpublish { vnets } => each(&vnets, "unpublish"),
+        VnetCommand::Publish { vnets } => client::post_each(&vnets, path, "publish"),
+        VnetCommand::Unpublish { vnets } => client::post_each(&vnets, path, "unpublish"),
     }
 }
 
@@ -147,12 +138,7 @@ fn create(file: &Path) -> Result<(), Error> {
     let template = read_template(file)?;
     let body = json!({ "template": template });
     let vnet = Client::from_env()?.object("POST", "/v1/vnets", Some(&body))?;
-    let id = vnet
-        .get("id")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| Error::BadAnswer("POST /v1/vnets: the new network has no id".to_string()))?;
-    println!("ID: {id}");
-    Ok(())
+    client::print_new_id(&vnet, "/v1/vnets", "network")
 }
 
 /// The template text of a file, or of stdin for `-`. A file that cannot be

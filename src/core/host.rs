@@ -19,7 +19,6 @@
 //! May use: `crate::template` (and `crate::core`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde::{Deserialize, Serialize};
@@ -32,54 +31,24 @@ use super::writer::{WriteGuard, Writer};
 use super::{Error, Kind, Result};
 use crate::template::{self, Template};
 
-/// A host's state, with OpenNebula 1.4's numbers (spec/CORE.md §3.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum HostState {
-    /// 0: enabled, not (recently) monitored.
-    Init = 0,
-    /// 1: a `MONITOR` request is out.
-    Monitoring = 1,
-    /// 2: the last monitoring succeeded.
-    Monitored = 2,
-    /// 3: the last monitoring failed.
-    Error = 3,
-    /// 4: neither monitored nor used by the scheduler; its VMs keep running.
-    Disabled = 4,
+numbered! {
+    /// A host's state, with OpenNebula 1.4's numbers (spec/CORE.md §3.1).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum HostState: u8, from i64 {
+        /// 0: enabled, not (recently) monitored.
+        Init = 0 => "INIT",
+        /// 1: a `MONITOR` request is out.
+        Monitoring = 1 => "MONITORING",
+        /// 2: the last monitoring succeeded.
+        Monitored = 2 => "MONITORED",
+        /// 3: the last monitoring failed.
+        Error = 3 => "ERROR",
+        /// 4: neither monitored nor used by the scheduler; its VMs keep running.
+        Disabled = 4 => "DISABLED",
+    }
 }
 
 impl HostState {
-    /// Every state, in number order.
-    pub const ALL: [HostState; 5] = [
-        HostState::Init,
-        HostState::Monitoring,
-        HostState::Monitored,
-        HostState::Error,
-        HostState::Disabled,
-    ];
-
-    /// OpenNebula's number (`STATE` in the XML and the database).
-    pub fn number(self) -> u8 {
-        self as u8
-    }
-
-    /// The state with this number.
-    pub fn from_number(number: i64) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|s| i64::from(s.number()) == number)
-    }
-
-    /// OpenNebula's name (`INIT`, `MONITORING`...), what `/v1` shows.
-    pub fn name(self) -> &'static str {
-        match self {
-            HostState::Init => "INIT",
-            HostState::Monitoring => "MONITORING",
-            HostState::Monitored => "MONITORED",
-            HostState::Error => "ERROR",
-            HostState::Disabled => "DISABLED",
-        }
-    }
-
     /// The state with this name (upper case, as [`HostState::name`]).
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.name() == name)
@@ -92,12 +61,6 @@ impl HostState {
             HostState::Error => "err",
             HostState::Disabled => "off",
         }
-    }
-}
-
-impl fmt::Display for HostState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 

@@ -4,6 +4,55 @@
 //! May use: `crate::template` only. Storage reaches the core through
 //! [`ports::Store`]; nothing here names SQL, HTTP or processes.
 
+/// An enum of OpenNebula's numbered states: each variant with the number
+/// stored and exported (it MUST NOT change) and the upper-case name
+/// OpenNebula shows; gives `ALL` in number order, `number()`,
+/// `from_number()`, `name()` and `Display` (the name).
+macro_rules! numbered {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $enum:ident: $repr:ty, from $from:ty {
+            $( $(#[$doc:meta])* $variant:ident = $number:literal => $name:literal, )+
+        }
+    ) => {
+        $(#[$meta])*
+        $vis enum $enum {
+            $( $(#[$doc])* $variant = $number, )+
+        }
+
+        impl $enum {
+            /// Every value, in number order.
+            pub const ALL: [$enum; [$($number),+].len()] = [$($enum::$variant),+];
+
+            /// OpenNebula's number, as stored and exported.
+            pub fn number(self) -> $repr {
+                self as $repr
+            }
+
+            /// The value with this number; `None` for numbers cloudgate
+            /// does not know.
+            pub fn from_number(number: $from) -> Option<Self> {
+                Self::ALL
+                    .into_iter()
+                    .find(|s| <$from>::from(s.number()) == number)
+            }
+
+            /// OpenNebula's upper-case name (`READY`, `PENDING`...).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( $enum::$variant => $name, )+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $enum {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}
+
 pub mod background;
 pub mod caller;
 pub mod context;

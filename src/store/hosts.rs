@@ -8,7 +8,7 @@
 use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 
-use super::{db_error, sql_id};
+use super::{execute_or_conflict, id_bodies, sql_id};
 use crate::core::host::{Host, HostShare, HostState};
 use crate::core::{Error, Result};
 use crate::template::Template;
@@ -69,28 +69,22 @@ impl Body {
 }
 
 pub(super) fn load(conn: &Connection) -> Result<Vec<Host>> {
-    let mut stmt = conn
-        .prepare("SELECT id, body FROM hosts ORDER BY id")
-        .map_err(db_error)?;
-    let rows = stmt
-        .query_map([], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+    id_bodies(conn, "SELECT id, body FROM hosts ORDER BY id")?
+        .into_iter()
+        .map(|(id, body)| {
+            let body: Body = serde_json::from_str(&body)
+                .map_err(|e| Error::Internal(format!("host {id} in the database: body: {e}")))?;
+            body.into_host()
         })
-        .map_err(db_error)?;
-    rows.map(|row| {
-        let (id, body) = row.map_err(db_error)?;
-        let body: Body = serde_json::from_str(&body)
-            .map_err(|e| Error::Internal(format!("host {id} in the database: body: {e}")))?;
-        body.into_host()
-    })
-    .collect()
+        .collect()
 }
 
 pub(super) fn put(conn: &Connection, host: &Host) -> Result<()> {
     let body = serde_json::to_string(&Body::of(host))
         .map_err(|e| Error::Internal(format!("host {}: cannot encode: {e}", host.id)))?;
     let last_mon_time = i64::try_from(host.last_mon_time).unwrap_or(i64::MAX);
-    conn.execute(
+    execute_or_conflict(
+        conn,
         "INSERT INTO hosts (id, name, state, im_mad, vm_mad, tm_mad, last_mon_time, body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT(id) DO UPDATE SET name = excluded.name, state = excluded.state,
@@ -106,29 +100,17 @@ pub(super) fn put(conn: &Connection, host: &Host) -> Result<()> {
             last_mon_time,
             body
         ],
+        || format!("host {} already exists", host.name),
     )
-    .map_err(|e| match e {
-        rusqlite::Error::SqliteFailure(f, _)
-            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
-            Error::Conflict(format!("host {} already exists", host.name))
-        }
-        other => db_error(other),
-    })?;
-    Ok(())
 }
 
 pub(super) fn delete(conn: &Connection, id: u64) -> Result<()> {
-    conn.execute("DELETE FROM hosts WHERE id = ?1", [sql_id(id)?])
-        .map_err(|e| match e {
-            rusqlite::Error::SqliteFailure(f, _)
-                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                Error::Conflict(format!("host {id} still has VMs recorded on it"))
-            }
-            other => db_error(other),
-        })?;
-    Ok(())
+    execute_or_conflict(
+        conn,
+        "DELETE FROM hosts WHERE id = ?1",
+        [sql_id(id)?],
+        || format!("host {id} still has VMs recorded on it"),
+    )
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 
-use super::{db_error, sql_id};
+use super::{delete_by_id, execute_or_conflict, id_bodies, sql_id};
 use crate::core::image::{Image, ImageState, ImageType};
 use crate::core::{Error, Result};
 
@@ -73,27 +73,23 @@ impl Body {
 }
 
 pub(super) fn load(conn: &Connection) -> Result<Vec<Image>> {
-    let mut stmt = conn
-        .prepare("SELECT id, body FROM images ORDER BY id")
-        .map_err(db_error)?;
-    let rows = stmt
-        .query_map([], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+    id_bodies(conn, "SELECT id, body FROM images ORDER BY id")?
+        .into_iter()
+        .map(|(id, body)| {
+            let body: Body = serde_json::from_str(&body)
+                .map_err(|e| Error::Internal(format!("image {id} in the database: body: {e}")))?;
+            body.into_image()
         })
-        .map_err(db_error)?;
-    rows.map(|row| {
-        let (id, body) = row.map_err(db_error)?;
-        let body: Body = serde_json::from_str(&body)
-            .map_err(|e| Error::Internal(format!("image {id} in the database: body: {e}")))?;
-        body.into_image()
-    })
-    .collect()
+        .collect()
 }
 
 pub(super) fn put(conn: &Connection, image: &Image) -> Result<()> {
     let body = serde_json::to_string(&Body::of(image))
         .map_err(|e| Error::Internal(format!("image {}: cannot encode: {e}", image.id)))?;
-    conn.execute(
+    // UNIQUE(name, uid); an owner that is not a user (FOREIGN KEY) is
+    // the core's bug, but a conflict is still the honest answer.
+    execute_or_conflict(
+        conn,
         "INSERT INTO images (id, uid, name, state, public, persistent, body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT(id) DO UPDATE SET uid = excluded.uid, name = excluded.name,
@@ -108,24 +104,12 @@ pub(super) fn put(conn: &Connection, image: &Image) -> Result<()> {
             image.persistent,
             body
         ],
+        || format!("image {} already exists", image.name),
     )
-    .map_err(|e| match e {
-        // UNIQUE(name, uid); an owner that is not a user (FOREIGN KEY) is
-        // the core's bug, but a conflict is still the honest answer.
-        rusqlite::Error::SqliteFailure(f, _)
-            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
-            Error::Conflict(format!("image {} already exists", image.name))
-        }
-        other => db_error(other),
-    })?;
-    Ok(())
 }
 
 pub(super) fn delete(conn: &Connection, id: u64) -> Result<()> {
-    conn.execute("DELETE FROM images WHERE id = ?1", [sql_id(id)?])
-        .map_err(db_error)?;
-    Ok(())
+    delete_by_id(conn, "images", id)
 }
 
 #[cfg(test)]

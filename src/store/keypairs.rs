@@ -5,7 +5,7 @@
 use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 
-use super::{db_error, sql_id};
+use super::{delete_by_id, execute_or_conflict, id_bodies, sql_id};
 use crate::core::keypair::KeyPair;
 use crate::core::{Error, Result};
 
@@ -22,30 +22,22 @@ struct Body {
 }
 
 pub(super) fn load(conn: &Connection) -> Result<Vec<KeyPair>> {
-    let mut stmt = conn
-        .prepare("SELECT id, body FROM keypairs ORDER BY id")
-        .map_err(db_error)?;
-    let rows = stmt
-        .query_map([], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+    id_bodies(conn, "SELECT id, body FROM keypairs ORDER BY id")?
+        .into_iter()
+        .map(|(id, body)| {
+            let body: Body = serde_json::from_str(&body)
+                .map_err(|e| Error::Internal(format!("key pair {id} in the database: {e}")))?;
+            Ok(KeyPair {
+                id: body.id,
+                owner: body.uid,
+                name: body.name,
+                key_type: body.key_type,
+                public_key: body.public_key,
+                fingerprint: body.fingerprint,
+                created: body.created,
+            })
         })
-        .map_err(db_error)?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (id, body) = row.map_err(db_error)?;
-        let body: Body = serde_json::from_str(&body)
-            .map_err(|e| Error::Internal(format!("key pair {id} in the database: {e}")))?;
-        out.push(KeyPair {
-            id: body.id,
-            owner: body.uid,
-            name: body.name,
-            key_type: body.key_type,
-            public_key: body.public_key,
-            fingerprint: body.fingerprint,
-            created: body.created,
-        });
-    }
-    Ok(out)
+        .collect()
 }
 
 pub(super) fn put(conn: &Connection, pair: &KeyPair) -> Result<()> {
@@ -59,27 +51,18 @@ pub(super) fn put(conn: &Connection, pair: &KeyPair) -> Result<()> {
         created: pair.created,
     })
     .map_err(|e| Error::Internal(format!("encoding key pair {}: {e}", pair.id)))?;
-    conn.execute(
+    execute_or_conflict(
+        conn,
         "INSERT INTO keypairs (id, uid, name, body) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(id) DO UPDATE SET uid = excluded.uid, name = excluded.name,
              body = excluded.body",
         params![sql_id(pair.id)?, sql_id(pair.owner)?, pair.name, body],
+        || format!("key pair {} already exists", pair.name),
     )
-    .map_err(|e| match e {
-        rusqlite::Error::SqliteFailure(f, _)
-            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
-            Error::Conflict(format!("key pair {} already exists", pair.name))
-        }
-        other => db_error(other),
-    })?;
-    Ok(())
 }
 
 pub(super) fn delete(conn: &Connection, id: u64) -> Result<()> {
-    conn.execute("DELETE FROM keypairs WHERE id = ?1", [sql_id(id)?])
-        .map_err(db_error)?;
-    Ok(())
+    delete_by_id(conn, "keypairs", id)
 }
 
 #[cfg(test)]

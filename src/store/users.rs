@@ -2,9 +2,9 @@
 
 use rusqlite::{params, Connection};
 
-use super::{db_error, sql_id};
+use super::{db_error, execute_or_conflict, sql_id};
 use crate::core::user::User;
-use crate::core::{Error, Result};
+use crate::core::Result;
 
 pub(super) fn load(conn: &Connection) -> Result<Vec<User>> {
     let mut stmt = conn
@@ -24,32 +24,21 @@ pub(super) fn load(conn: &Connection) -> Result<Vec<User>> {
 }
 
 pub(super) fn put(conn: &Connection, user: &User) -> Result<()> {
-    conn.execute(
+    execute_or_conflict(
+        conn,
         "INSERT INTO users (id, name, password, enabled) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(id) DO UPDATE SET name = excluded.name,
              password = excluded.password, enabled = excluded.enabled",
         params![sql_id(user.id)?, user.name, user.password, user.enabled],
+        || format!("user {} already exists", user.name),
     )
-    .map_err(|e| match e {
-        rusqlite::Error::SqliteFailure(f, _)
-            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
-            Error::Conflict(format!("user {} already exists", user.name))
-        }
-        other => db_error(other),
-    })?;
-    Ok(())
 }
 
 pub(super) fn delete(conn: &Connection, id: u64) -> Result<()> {
-    conn.execute("DELETE FROM users WHERE id = ?1", [sql_id(id)?])
-        .map_err(|e| match e {
-            rusqlite::Error::SqliteFailure(f, _)
-                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                Error::Conflict(format!("user {id} still owns objects"))
-            }
-            other => db_error(other),
-        })?;
-    Ok(())
+    execute_or_conflict(
+        conn,
+        "DELETE FROM users WHERE id = ?1",
+        [sql_id(id)?],
+        || format!("user {id} still owns objects"),
+    )
 }

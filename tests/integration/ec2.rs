@@ -17,7 +17,7 @@ use cloudgate::auth::sigv2::{sign, string_to_sign, SignatureMethod};
 use cloudgate::auth::sigv4;
 use cloudgate::auth::time::{format_amz_date, format_iso8601};
 
-use crate::harness::{admin, send, unique, Server};
+use crate::harness::{admin, any_status, send, unique, Server};
 
 /// An HTTP answer.
 pub(crate) struct Reply {
@@ -87,11 +87,7 @@ fn call(method: &str, url: &str, headers: &[(&str, String)], body: Option<&[u8]>
         Some(body) => req.send_bytes(body),
         None => req.call(),
     };
-    let response = match result {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{method} {url}: {e}"),
-    };
+    let response = any_status(result, &format!("{method} {url}"));
     let status = response.status();
     let content_type = response.header("Content-Type").unwrap_or("").to_string();
     let mut body = String::new();

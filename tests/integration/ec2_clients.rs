@@ -11,26 +11,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::ec2::Client;
-use crate::harness::Server;
+use crate::harness::{venv_python, Server};
 
 /// The virtualenv's Python, if it has boto3, the aws CLI and libcloud.
 fn python() -> Option<PathBuf> {
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    let usable = python.is_file()
-        && Command::new(&python)
-            .args(["-c", "import boto3, awscli, libcloud.compute.drivers.ec2"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if usable {
-        return Some(python);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{} lacks boto3, awscli or libcloud: run .ci/setup",
-        python.display()
-    );
-    eprintln!("skipped: no boto3/awscli/libcloud in .venv (run .ci/setup)");
-    None
+    venv_python(
+        "import boto3, awscli, libcloud.compute.drivers.ec2",
+        "boto3, awscli or libcloud",
+    )
 }
 
 /// Runs `script` with `args` as a fresh user owning a registered image.

@@ -231,11 +231,7 @@ pub fn send(method: &str, url: &str, auth: Option<(&str, &str)>, body: Option<&s
             .send_string(body),
         None => req.call(),
     };
-    let response = match result {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{method} {url}: {e}"),
-    };
+    let response = any_status(result, &format!("{method} {url}"));
     let status = response.status();
     let www_authenticate = response.header("WWW-Authenticate").map(str::to_string);
     let mut body = String::new();
@@ -254,4 +250,55 @@ pub fn send(method: &str, url: &str, auth: Option<(&str, &str)>, body: Option<&s
 /// oneadmin's credentials on a test server.
 pub fn admin() -> Option<(&'static str, &'static str)> {
     Some(("oneadmin", ADMIN_PASSWORD))
+}
+
+/// Runs the CLI against `server` as `auth` (`user:password`) from `dir`,
+/// with no `ONE_AUTH`; returns (exit code, stdout, stderr).
+pub fn run_cli(server: &Server, auth: &str, dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_cloudgate"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("ONE_AUTH")
+        .env("CLOUDGATE_URL", server.base())
+        .env("CLOUDGATE_AUTH", auth)
+        .output()
+        .expect("run cloudgate");
+    (
+        out.status.code().expect("exited"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The Python of the virtualenv `.ci/setup` creates, if it can import
+/// `imports` (`what`, in messages). Missing: the test is skipped, except
+/// under CI, where it fails (STYLE.md §4: CI turns "client missing" into
+/// a failure).
+pub fn venv_python(imports: &str, what: &str) -> Option<PathBuf> {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let usable = python.is_file()
+        && Command::new(&python)
+            .args(["-c", imports])
+            .status()
+            .is_ok_and(|s| s.success());
+    if usable {
+        return Some(python);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{} lacks {what}: run .ci/setup",
+        python.display()
+    );
+    eprintln!("skipped: no {what} in .venv (run .ci/setup)");
+    None
+}
+
+/// The response of a request whatever its status, so tests can assert on
+/// 4xx and 5xx answers; a transport failure panics, naming `what`.
+pub fn any_status(result: Result<ureq::Response, ureq::Error>, what: &str) -> ureq::Response {
+    match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{what}: {e}"),
+    }
 }

@@ -2,11 +2,9 @@
 //! authorization, bad input, the first start's `localhost`, and hosts
 //! surviving `kill -9`.
 
-use std::process::Command;
-
 use serde_json::Value;
 
-use super::harness::{admin, send, unique, Server, ADMIN_PASSWORD};
+use super::harness::{admin, run_cli, send, unique, Server, ADMIN_PASSWORD};
 
 fn create_user(server: &Server, name: &str, password: &str) {
     let body = format!(r#"{{"name":"{name}","password":"{password}"}}"#);
@@ -41,19 +39,8 @@ fn host_names(server: &Server) -> Vec<String> {
 /// returns (exit code, stdout, stderr).
 fn cloudgate(server: &Server, args: &[&str]) -> (i32, String, String) {
     let empty = tempfile::tempdir().expect("temp dir");
-    let out = Command::new(env!("CARGO_BIN_EXE_cloudgate"))
-        .args(args)
-        .current_dir(empty.path())
-        .env_remove("ONE_AUTH")
-        .env("CLOUDGATE_URL", server.base())
-        .env("CLOUDGATE_AUTH", format!("oneadmin:{ADMIN_PASSWORD}"))
-        .output()
-        .expect("run cloudgate");
-    (
-        out.status.code().expect("exited"),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let auth = format!("oneadmin:{ADMIN_PASSWORD}");
+    run_cli(server, &auth, empty.path(), args)
 }
 
 #[test]

@@ -6,13 +6,12 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use sha2::Digest;
 
-use super::harness::{admin, send, unique, Answer, Server, ADMIN_PASSWORD};
+use super::harness::{admin, any_status, run_cli, send, unique, Answer, Server, ADMIN_PASSWORD};
 
 /// A user on `server`; returns its credentials.
 fn user(server: &Server, prefix: &str) -> (String, String) {
@@ -55,11 +54,7 @@ fn upload_with(
             .set("Content-Length", &bytes.len().to_string())
             .send(bytes)
     };
-    let response = match result {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("upload {query}: {e}"),
-    };
+    let response = any_status(result, &format!("upload {query}"));
     let status = response.status();
     let body = response.into_string().expect("body");
     Answer {
@@ -475,19 +470,10 @@ fn images_survive_kill_9_and_stale_uploads_are_swept_at_start() {
 
 /// Runs `cloudgate image ...` against `server` as `user:password`.
 fn cli(server: &Server, who: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cloudgate"))
-        .arg("image")
-        .args(args)
-        .env_remove("ONE_AUTH")
-        .env("CLOUDGATE_URL", server.base())
-        .env("CLOUDGATE_AUTH", who)
-        .output()
-        .expect("run cloudgate");
-    (
-        out.status.code().expect("exited"),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let args: Vec<&str> = std::iter::once("image")
+        .chain(args.iter().copied())
+        .collect();
+    run_cli(server, who, Path::new("."), &args)
 }
 
 #[test]

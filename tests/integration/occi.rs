@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use sha1::Digest;
 
-use super::harness::{admin, send, unique, Server};
+use super::harness::{admin, any_status, send, unique, venv_python, Server};
 
 // ---------------------------------------------------------------------
 // Helpers
@@ -154,11 +154,7 @@ fn request(
         Some(body) => req.send_bytes(body),
         None => req.call(),
     };
-    let response = match result {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{method} {path}: {e}"),
-    };
+    let response = any_status(result, &format!("{method} {path}"));
     let header = |name: &str| response.header(name).map(str::to_string);
     let (content_type, location, www_authenticate) = (
         header("Content-Type"),
@@ -1592,25 +1588,8 @@ fn over_limit_and_interrupted_uploads_leave_no_image_and_no_file() {
 // ---------------------------------------------------------------------
 
 /// The Python of the virtualenv `.ci/setup` creates, if it has libcloud.
-/// Missing: the test is skipped, except under CI, where it fails
-/// (STYLE.md §4: CI turns "client missing" into a failure).
 fn libcloud_python() -> Option<PathBuf> {
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    let usable = python.is_file()
-        && Command::new(&python)
-            .args(["-c", "import libcloud.compute.drivers.opennebula"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if usable {
-        return Some(python);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{} has no libcloud: run .ci/setup",
-        python.display()
-    );
-    eprintln!("skipped: no libcloud in .venv (run .ci/setup)");
-    None
+    venv_python("import libcloud.compute.drivers.opennebula", "libcloud")
 }
 
 #[test]

@@ -3,11 +3,9 @@
 //! refused naming the attribute with nothing created, duplicates, and
 //! networks surviving `kill -9` (spec/CORE.md §4.1–4.5, §7.3, §8).
 
-use std::process::Command;
-
 use serde_json::Value;
 
-use super::harness::{admin, send, unique, Answer, Server};
+use super::harness::{admin, run_cli, send, unique, Answer, Server};
 
 /// A new user on `server`; returns its name (the password is "pw").
 fn new_user(server: &Server, prefix: &str) -> String {
@@ -302,29 +300,6 @@ fn a_name_taken_by_the_same_owner_is_409() {
     assert_eq!(listed(server, admin(), &[&alice, &bob]), ["lan", "lan"]);
 }
 
-/// Runs the CLI against `server` as `user` (password "pw", or oneadmin's
-/// credentials) from `dir`; returns (exit code, stdout, stderr).
-fn cloudgate(
-    server: &Server,
-    auth: &str,
-    dir: &std::path::Path,
-    args: &[&str],
-) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cloudgate"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("ONE_AUTH")
-        .env("CLOUDGATE_URL", server.base())
-        .env("CLOUDGATE_AUTH", auth)
-        .output()
-        .expect("run cloudgate");
-    (
-        out.status.code().expect("exited"),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn the_cli_creates_lists_shows_and_deletes() {
     let server = Server::shared();
@@ -332,7 +307,7 @@ fn the_cli_creates_lists_shows_and_deletes() {
     let bob = new_user(server, "vn-cli");
     let dir = tempfile::tempdir().expect("temp dir");
     let as_alice = format!("{alice}:pw");
-    let run = |auth: &str, args: &[&str]| cloudgate(server, auth, dir.path(), args);
+    let run = |auth: &str, args: &[&str]| run_cli(server, auth, dir.path(), args);
     std::fs::write(dir.path().join("ranged.net"), lan("cli lan", "")).expect("write");
     std::fs::write(
         dir.path().join("fixed.net"),
@@ -421,7 +396,7 @@ fn the_cli_publishes_and_unpublishes() {
     let bob = new_user(server, "vn-clipub");
     let dir = tempfile::tempdir().expect("temp dir");
     let (as_alice, as_bob) = (format!("{alice}:pw"), format!("{bob}:pw"));
-    let run = |auth: &str, args: &[&str]| cloudgate(server, auth, dir.path(), args);
+    let run = |auth: &str, args: &[&str]| run_cli(server, auth, dir.path(), args);
     let one = created(server, Some((alice.as_str(), "pw")), &lan("one", ""))["id"].to_string();
     let two = created(server, Some((alice.as_str(), "pw")), &lan("two", ""))["id"].to_string();
     let bob_sees = || run(&as_bob, &["vnet", "list", &alice, "-l", "NAME"]).1;

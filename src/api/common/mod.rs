@@ -15,9 +15,11 @@ pub use settings::{Ec2InstanceType, Ec2Settings, InstanceType, OcciDialect, Occi
 pub use state::AppState;
 pub use upload::{stream_upload, UploadError};
 
+use std::sync::Arc;
+
 use actix_web::web;
 
-use crate::core;
+use crate::core::{self, Caller, Core};
 
 /// Runs a core call on the blocking pool: core calls write to SQLite with
 /// `synchronous=FULL`, and an fsync must not stall the HTTP workers.
@@ -29,4 +31,15 @@ where
     web::block(call)
         .await
         .map_err(|e| core::Error::Internal(format!("blocking task failed: {e}")))?
+}
+
+/// Runs a core call as `caller` on the blocking pool (see [`blocking`]):
+/// the handle and the caller the call needs, cloned for the pool.
+pub async fn blocking_as<T, F>(core: &Arc<Core>, caller: &Caller, call: F) -> core::Result<T>
+where
+    F: FnOnce(&Core, &Caller) -> core::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let (core, caller) = (Arc::clone(core), caller.clone());
+    blocking(move || call(&core, &caller)).await
 }

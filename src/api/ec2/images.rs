@@ -19,7 +19,7 @@ use super::ids::parse_image;
 use super::params::{Filter, Params};
 use super::xml::{ImageIdResponse, ImageItem, ImagesResponse, ReturnResponse, Tag};
 use super::{Action, Ctx};
-use crate::api::common::{blocking, stream_upload, UploadError};
+use crate::api::common::{blocking_as, stream_upload, UploadError};
 use crate::core::image::{Image, ImageState, NewImage};
 use crate::core::tag::Taggable;
 use crate::core::{self, Caller, Core, Kind};
@@ -54,8 +54,10 @@ pub(super) async fn upload(
     {
         new.template.insert("DESCRIPTION".into(), name.to_string());
     }
-    let (core, caller) = (ctx.state.core.clone(), ctx.caller.clone());
-    let handle = blocking(move || core.images().begin_upload(&caller, new, limit)).await?;
+    let handle = blocking_as(&ctx.state.core, &ctx.caller, move |core, caller| {
+        core.images().begin_upload(caller, new, limit)
+    })
+    .await?;
     let image = stream_upload(handle, file).await.map_err(|e| match e {
         UploadError::Core(e) => Ec2Error::Core(e),
         UploadError::Body(e) => form_error(e, limit),
@@ -106,11 +108,10 @@ pub(super) async fn register(ctx: &Ctx<'_>, params: &Params) -> Result<HttpRespo
         managed(&ctx.state.core, &ctx.caller, id)?;
         return Err(Ec2Error::DryRun);
     }
-    let (core, caller) = (ctx.state.core.clone(), ctx.caller.clone());
-    let image = blocking(move || {
-        managed(&core, &caller, id)?;
+    let image = blocking_as(&ctx.state.core, &ctx.caller, move |core, caller| {
+        managed(core, caller, id)?;
         core.images()
-            .set_attribute(&caller, &id.to_string(), AMI_MARK, Some("YES"))
+            .set_attribute(caller, &id.to_string(), AMI_MARK, Some("YES"))
     })
     .await?;
     Ok(ctx.reply(&ImageIdResponse { image_id: image.id }))
@@ -124,10 +125,9 @@ pub(super) async fn deregister(ctx: &Ctx<'_>, params: &Params) -> Result<HttpRes
         managed(&ctx.state.core, &ctx.caller, id)?;
         return Err(Ec2Error::DryRun);
     }
-    let (core, caller) = (ctx.state.core.clone(), ctx.caller.clone());
-    blocking(move || {
-        managed(&core, &caller, id)?;
-        core.images().delete(&caller, &id.to_string())
+    blocking_as(&ctx.state.core, &ctx.caller, move |core, caller| {
+        managed(core, caller, id)?;
+        core.images().delete(caller, &id.to_string())
     })
     .await?;
     Ok(ctx.reply(&ReturnResponse {

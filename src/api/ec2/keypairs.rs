@@ -15,7 +15,7 @@ use super::ids;
 use super::params::Params;
 use super::xml::{KeyPairItem, KeyPairResponse, KeyPairsResponse};
 use super::{Action, Ctx};
-use crate::api::common::blocking;
+use crate::api::common::{blocking, blocking_as};
 use crate::core::keypair::{KeyPair, KeyType};
 use crate::core::{self, Kind};
 
@@ -149,8 +149,10 @@ pub(super) async fn delete(ctx: &Ctx<'_>, params: &Params) -> Result<HttpRespons
         return Err(Ec2Error::DryRun);
     }
     if let Some(name) = name {
-        let (core, caller) = (ctx.state.core.clone(), ctx.caller.clone());
-        blocking(move || core.keypairs().delete(&caller, &name)).await?;
+        blocking_as(&ctx.state.core, &ctx.caller, move |core, caller| {
+            core.keypairs().delete(caller, &name)
+        })
+        .await?;
     }
     Ok(ctx.reply(&super::xml::ReturnResponse {
         action: Action::DeleteKeyPair,

@@ -12,7 +12,7 @@ use super::ids::Resource;
 use super::params::Params;
 use super::xml::{ReturnResponse, Tag, TagDescription, TagsResponse};
 use super::{Action, Ctx};
-use crate::api::common::blocking;
+use crate::api::common::blocking_as;
 use crate::core::tag::{Taggable, Untag};
 
 fn taggable(resource: Resource) -> Taggable {
@@ -60,8 +60,10 @@ pub(super) async fn create(ctx: &Ctx<'_>, params: &Params) -> Result<HttpRespons
         }
         return Err(Ec2Error::DryRun);
     }
-    let (core, caller) = (ctx.state.core.clone(), ctx.caller.clone());
-    blocking(move || core.tags().create(&caller, &targets, &tags)).await?;
+    blocking_as(&ctx.state.core, &ctx.caller, move |core, caller| {
+        core.tags().create(caller, &targets, &tags)
+    })
+    .await?;
     Ok(ctx.reply(&ReturnResponse {
         action: Action::CreateTags,
     }))
@@ -88,8 +90,10 @@ pub(super) async fn delete(ctx: &Ctx<'_>, params: &Params) -> Result<HttpRespons
         }
         return Err(Ec2Error::DryRun);
     }
-    let (core, caller) = (ctx.state.core.clone(), ctx.caller.clone());
-    blocking(move || core.tags().delete(&caller, &targets, &keys)).await?;
+    blocking_as(&ctx.state.core, &ctx.caller, move |core, caller| {
+        core.tags().delete(caller, &targets, &keys)
+    })
+    .await?;
     Ok(ctx.reply(&ReturnResponse {
         action: Action::DeleteTags,
     }))

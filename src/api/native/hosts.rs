@@ -8,8 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{caller, resource, ApiError};
-use crate::api::common::blocking;
+use super::{authenticated, caller, resource, Reply};
 use crate::api::common::AppState;
 use crate::core::host::Host;
 use crate::template::{self, Template};
@@ -129,8 +128,6 @@ struct NewHost {
     tm_mad: String,
 }
 
-type Reply = Result<HttpResponse, ApiError>;
-
 async fn list(req: HttpRequest, state: web::Data<AppState>) -> Reply {
     let caller = caller(&req, &state)?;
     let hosts = state.core.hosts().list(&caller)?;
@@ -138,11 +135,9 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> Reply {
 }
 
 async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Json<NewHost>) -> Reply {
-    let caller = caller(&req, &state)?;
-    let core = state.core.clone();
-    let host = blocking(move || {
+    let host = authenticated(&req, &state, move |core, caller| {
         core.hosts().create(
-            &caller,
+            caller,
             &body.name,
             &body.im_mad,
             &body.vmm_mad,
@@ -160,23 +155,26 @@ async fn show(req: HttpRequest, state: web::Data<AppState>, key: web::Path<Strin
 }
 
 async fn delete(req: HttpRequest, state: web::Data<AppState>, key: web::Path<String>) -> Reply {
-    let caller = caller(&req, &state)?;
-    let core = state.core.clone();
-    blocking(move || core.hosts().delete(&caller, &key)).await?;
+    authenticated(&req, &state, move |core, caller| {
+        core.hosts().delete(caller, &key)
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 async fn enable(req: HttpRequest, state: web::Data<AppState>, key: web::Path<String>) -> Reply {
-    let caller = caller(&req, &state)?;
-    let core = state.core.clone();
-    let host = blocking(move || core.hosts().enable(&caller, &key)).await?;
+    let host = authenticated(&req, &state, move |core, caller| {
+        core.hosts().enable(caller, &key)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(HostJson::from(host)))
 }
 
 async fn disable(req: HttpRequest, state: web::Data<AppState>, key: web::Path<String>) -> Reply {
-    let caller = caller(&req, &state)?;
-    let core = state.core.clone();
-    let host = blocking(move || core.hosts().disable(&caller, &key)).await?;
+    let host = authenticated(&req, &state, move |core, caller| {
+        core.hosts().disable(caller, &key)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(HostJson::from(host)))
 }
 

@@ -13,9 +13,9 @@ use actix_web::http::header;
 use actix_web::{guard, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use super::{caller, resource, ApiError};
+use super::{authenticated, caller, owner_name, resource, ApiError, Reply};
 use crate::api::common::AppState;
-use crate::api::common::{blocking, stream_upload, UploadError};
+use crate::api::common::{blocking_as, stream_upload, UploadError};
 use crate::core::image::{self, Image, ImagePool, ImageType, NewImage};
 use crate::core::{self, Caller, Core};
 
@@ -63,12 +63,7 @@ struct ImageJson {
 
 impl ImageJson {
     fn of(core: &Core, image: Image) -> Self {
-        let owner_name = core
-            .users()
-            .by_id(image.owner)
-            .ok()
-            .flatten()
-            .map_or_else(|| image.owner.to_string(), |u| u.name);
+        let owner_name = owner_name(core, image.owner);
         ImageJson {
             id: image.id,
             owner: image.owner,
@@ -168,8 +163,6 @@ fn is_json(ctx: &guard::GuardContext<'_>) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
 }
 
-type Reply = Result<HttpResponse, ApiError>;
-
 async fn list(req: HttpRequest, state: web::Data<AppState>) -> Reply {
     let caller = caller(&req, &state)?;
     let images = state.core.images().list(&caller)?;
@@ -198,8 +191,10 @@ async fn upload(
     if let Some(declared) = declared {
         image::check_size(declared, limit)?;
     }
-    let core = state.core.clone();
-    let upload = blocking(move || core.images().begin_upload(&caller, new, limit)).await?;
+    let upload = blocking_as(&state.core, &caller, move |core, caller| {
+        core.images().begin_upload(caller, new, limit)
+    })
+    .await?;
     let image = stream_upload(upload, body).await.map_err(|e| match e {
         UploadError::Core(e) => ApiError::Core(e),
         UploadError::Body(e) => ApiError::BadBody(format!("the upload broke off: {e}")),
@@ -218,8 +213,10 @@ async fn register_path(
     new.public = body.public;
     new.persistent = body.persistent;
     fill(&mut new, body.image_type, body.description)?;
-    let core = state.core.clone();
-    let image = blocking(move || core.images().register_path(&caller, new, &body.path)).await?;
+    let image = blocking_as(&state.core, &caller, move |core, caller| {
+        core.images().register_path(caller, new, &body.path)
+    })
+    .await?;
     Ok(HttpResponse::Created().json(ImageJson::of(&state.core, image)))
 }
 
@@ -230,9 +227,10 @@ async fn show(req: HttpRequest, state: web::Data<AppState>, key: web::Path<Strin
 }
 
 async fn delete(req: HttpRequest, state: web::Data<AppState>, key: web::Path<String>) -> Reply {
-    let caller = caller(&req, &state)?;
-    let core = state.core.clone();
-    blocking(move || core.images().delete(&caller, &key)).await?;
+    authenticated(&req, &state, move |core, caller| {
+        core.images().delete(caller, &key)
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -256,7 +254,9 @@ async fn action(
         "nonpersistent" => (ImagePool::set_persistent, false),
         _ => return Err(ApiError::NoRoute),
     };
-    let core = state.core.clone();
-    let image = blocking(move || set(core.images(), &caller, &key, on)).await?;
+    let image = blocking_as(&state.core, &caller, move |core, caller| {
+        set(core.images(), caller, &key, on)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(ImageJson::of(&state.core, image)))
 }

@@ -14,9 +14,12 @@ pub use error::ApiError;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::api::common::AppState;
+use crate::api::common::{blocking_as, AppState};
 use crate::auth;
-use crate::core::Caller;
+use crate::core::{self, Caller, Core};
+
+/// What a `/v1` handler answers.
+type Reply = Result<HttpResponse, ApiError>;
 
 /// Registers the `/v1` routes, with JSON bodies limited to `body_limit`
 /// bytes and every error in the JSON error form.
@@ -61,6 +64,27 @@ fn caller(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     auth::basic::authenticate(&state.core, header).map_err(ApiError::Auth)
+}
+
+/// Authenticates the request, then runs `call` as its caller on the
+/// blocking pool: the handlers whose only work is one core call.
+async fn authenticated<T, F>(req: &HttpRequest, state: &AppState, call: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&Core, &Caller) -> core::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let caller = caller(req, state)?;
+    Ok(blocking_as(&state.core, &caller, call).await?)
+}
+
+/// The name of user `uid`, or the uid again if the user is gone (or the
+/// user pool cannot say): what `owner_name` shows.
+fn owner_name(core: &Core, uid: u64) -> String {
+    core.users()
+        .by_id(uid)
+        .ok()
+        .flatten()
+        .map_or_else(|| uid.to_string(), |u| u.name)
 }
 
 /// `GET /v1/health`: answers 200 once the server serves requests; needs no

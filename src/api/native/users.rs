@@ -4,8 +4,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use super::{caller, resource, ApiError};
-use crate::api::common::blocking;
+use super::{authenticated, caller, resource, Reply};
 use crate::api::common::AppState;
 use crate::core::user::User;
 
@@ -59,8 +58,6 @@ struct NewPassword {
     password: String,
 }
 
-type Reply = Result<HttpResponse, ApiError>;
-
 async fn list(req: HttpRequest, state: web::Data<AppState>) -> Reply {
     let caller = caller(&req, &state)?;
     let users = state.core.users().list(&caller)?;
@@ -68,9 +65,10 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> Reply {
 }
 
 async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Json<NewUser>) -> Reply {
-    let caller = caller(&req, &state)?;
-    let core = state.core.clone();
-    let user = blocking(move || core.users().create(&caller, &body.name, &body.password)).await?;
+    let user = authenticated(&req, &state, move |core, caller| {
+        core.users().create(caller, &body.name, &body.password)
+    })
+    .await?;
     Ok(HttpResponse::Created().json(UserJson::from(user)))
 }
 
@@ -81,9 +79,10 @@ async fn show(req: HttpRequest, state: web::Data<AppState>, key: web::Path<Strin
 }
 
 async fn delete(req: HttpRequest, state: web::Data<AppState>, key: web::Path<String>) -> Reply {
-    let caller = caller(&req, &state)?;
-    let core = state.core.clone();
-    blocking(move || core.users().delete(&caller, &key)).await?;
+    authenticated(&req, &state, move |core, caller| {
+        core.users().delete(caller, &key)
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -93,9 +92,10 @@ async fn passwd(
     key: web::Path<String>,
     body: web::Json<NewPassword>,
 ) -> Reply {
-    let caller = caller(&req, &state)?;
-    let core = state.core.clone();
-    let user = blocking(move || core.users().set_password(&caller, &key, &body.password)).await?;
+    let user = authenticated(&req, &state, move |core, caller| {
+        core.users().set_password(caller, &key, &body.password)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(UserJson::from(user)))
 }
 
@@ -113,8 +113,9 @@ async fn set_enabled(
     key: web::Path<String>,
     enabled: bool,
 ) -> Reply {
-    let caller = caller(&req, &state)?;
-    let core = state.core.clone();
-    let user = blocking(move || core.users().set_enabled(&caller, &key, enabled)).await?;
+    let user = authenticated(&req, &state, move |core, caller| {
+        core.users().set_enabled(caller, &key, enabled)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(UserJson::from(user)))
 }

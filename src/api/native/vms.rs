@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::hosts::template_json;
-use super::{caller, resource, ApiError};
-use crate::api::common::blocking;
+use super::{authenticated, caller, resource, ApiError, Reply};
+use crate::api::common::blocking_as;
 use crate::api::common::AppState;
 use crate::core::vm::{reason_short, Action, Filter, History, Vm};
 use crate::core::{self, Core, Kind};
@@ -248,8 +248,6 @@ struct ListQuery {
     filter: Option<String>,
 }
 
-type Reply = Result<HttpResponse, ApiError>;
-
 /// A VM id from the path; anything else names no VM.
 fn vm_id(text: &str) -> Result<u64, ApiError> {
     text.parse()
@@ -283,9 +281,10 @@ async fn list(req: HttpRequest, state: web::Data<AppState>, query: web::Query<Li
 }
 
 async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Json<NewVm>) -> Reply {
-    let caller = caller(&req, &state)?;
-    let core = state.core.clone();
-    let vm = blocking(move || core.vms().create(&caller, &body.template)).await?;
+    let vm = authenticated(&req, &state, move |core, caller| {
+        core.vms().create(caller, &body.template)
+    })
+    .await?;
     Ok(HttpResponse::Created().json(VmJson::of(vm)))
 }
 
@@ -309,8 +308,10 @@ async fn history(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Str
 async fn delete(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Reply {
     let caller = caller(&req, &state)?;
     let id = vm_id(&id)?;
-    let core = state.core.clone();
-    let vm = blocking(move || core.vms().action(&caller, id, Action::Delete, None)).await?;
+    let vm = blocking_as(&state.core, &caller, move |core, caller| {
+        core.vms().action(caller, id, Action::Delete, None)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(VmJson::of(vm)))
 }
 
@@ -329,8 +330,10 @@ async fn action(
         serde_json::from_slice(&body).map_err(|e| ApiError::BadBody(e.to_string()))?
     };
     let action = Action::parse(&word, body.mode.as_deref())?;
-    let core = state.core.clone();
-    let vm = blocking(move || core.vms().action(&caller, id, action, body.host.as_deref())).await?;
+    let vm = blocking_as(&state.core, &caller, move |core, caller| {
+        core.vms().action(caller, id, action, body.host.as_deref())
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(VmJson::of(vm)))
 }
 

@@ -12,8 +12,8 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use super::{caller, resource, ApiError};
-use crate::api::common::blocking;
+use super::{authenticated, caller, owner_name, resource, ApiError, Reply};
+use crate::api::common::blocking_as;
 use crate::api::common::AppState;
 use crate::core::vnet::{Addresses, Lease, VnetInfo};
 use crate::core::Core;
@@ -91,12 +91,7 @@ struct LeaseJson {
 impl VnetJson {
     fn of(core: &Core, info: VnetInfo) -> Self {
         let VnetInfo { network, leases } = info;
-        let owner_name = core
-            .users()
-            .by_id(network.uid)
-            .ok()
-            .flatten()
-            .map_or_else(|| network.uid.to_string(), |u| u.name);
+        let owner_name = owner_name(core, network.uid);
         let size = network.size();
         let network_type = network.kind().as_str();
         let template = network.template.to_string();
@@ -161,8 +156,6 @@ struct NewVnet {
     template: String,
 }
 
-type Reply = Result<HttpResponse, ApiError>;
-
 async fn list(req: HttpRequest, state: web::Data<AppState>) -> Reply {
     let caller = caller(&req, &state)?;
     let vnets = state.core.vnets().list(&caller)?;
@@ -176,9 +169,10 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> Reply {
 }
 
 async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Json<NewVnet>) -> Reply {
-    let caller = caller(&req, &state)?;
-    let core = state.core.clone();
-    let info = blocking(move || core.vnets().create(&caller, &body.template)).await?;
+    let info = authenticated(&req, &state, move |core, caller| {
+        core.vnets().create(caller, &body.template)
+    })
+    .await?;
     Ok(HttpResponse::Created().json(VnetJson::of(&state.core, info)))
 }
 
@@ -189,9 +183,10 @@ async fn show(req: HttpRequest, state: web::Data<AppState>, key: web::Path<Strin
 }
 
 async fn delete(req: HttpRequest, state: web::Data<AppState>, key: web::Path<String>) -> Reply {
-    let caller = caller(&req, &state)?;
-    let core = state.core.clone();
-    blocking(move || core.vnets().delete(&caller, &key)).await?;
+    authenticated(&req, &state, move |core, caller| {
+        core.vnets().delete(caller, &key)
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -208,10 +203,9 @@ async fn action(
         "unpublish" => false,
         _ => return Err(ApiError::NoRoute),
     };
-    let core = state.core.clone();
-    let info = blocking(move || {
-        let network = core.vnets().set_public(&caller, &key, public)?;
-        core.vnets().show(&caller, &network.id.to_string())
+    let info = blocking_as(&state.core, &caller, move |core, caller| {
+        let network = core.vnets().set_public(caller, &key, public)?;
+        core.vnets().show(caller, &network.id.to_string())
     })
     .await?;
     Ok(HttpResponse::Ok().json(VnetJson::of(&state.core, info)))

@@ -19,6 +19,27 @@
 //! May use: `crate::api::common`, `crate::core`, `crate::auth`,
 //! `crate::template`.
 
+/// The scope of a pool that takes every verb (spec/OCCI.md §3): `GET`
+/// (`$list`) and `POST` (`$create`) on the pool, `GET` (`$show`), `PUT`
+/// (`$update`) and `DELETE` (`$delete`) on an entry ([`ENTRY`]).
+macro_rules! crud_scope {
+    ($path:literal, $list:ident, $create:ident, $show:ident, $update:ident, $delete:ident) => {
+        super::pool_scope(
+            $path,
+            vec![
+                actix_web::web::get().to($list),
+                actix_web::web::post().to($create),
+            ],
+            super::ENTRY,
+            vec![
+                actix_web::web::get().to($show),
+                actix_web::web::put().to($update),
+                actix_web::web::delete().to($delete),
+            ],
+        )
+    };
+}
+
 mod compute;
 mod dialect;
 mod error;
@@ -106,6 +127,13 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// 200 with the pool document of `kind` (spec/OCCI.md §2.2): one entry
+    /// (href and name) an object, in the request's dialect.
+    fn pool_reply(&self, kind: xml::PoolKind, entries: Vec<xml::PoolEntry>) -> HttpResponse {
+        let pool = xml::Pool { kind, entries };
+        xml(StatusCode::OK, pool.render(self.dialect(None)))
+    }
+
     /// Authenticates the request (401 for missing or bad credentials,
     /// spec/OCCI.md §2.1).
     fn new(req: &HttpRequest, state: &AppState) -> Result<Self, OcciError> {

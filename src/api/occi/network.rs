@@ -8,9 +8,9 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
 
-use super::xml::{Element, NetworkCreate, NetworkDoc, NetworkUpdate, Pool, PoolEntry, PoolKind};
-use super::{created, deleted, pool_scope, read_body, xml, Ctx, Reply, ENTRY};
-use crate::api::common::{blocking, AppState};
+use super::xml::{Element, NetworkCreate, NetworkDoc, NetworkUpdate, PoolEntry, PoolKind};
+use super::{created, deleted, read_body, xml, Ctx, Reply};
+use crate::api::common::{blocking_as, AppState};
 use crate::core::vnet::{Addresses, VnetInfo};
 use crate::template::Template;
 
@@ -23,16 +23,7 @@ pub const DEFAULT_BRIDGE: &str = "br0";
 const DEFAULT_SIZE: &str = "C";
 
 pub(super) fn scope() -> actix_web::Scope {
-    pool_scope(
-        "/network",
-        vec![web::get().to(list), web::post().to(create)],
-        ENTRY,
-        vec![
-            web::get().to(show),
-            web::put().to(update),
-            web::delete().to(delete),
-        ],
-    )
+    crud_scope!("/network", list, create, show, update, delete)
 }
 
 /// The NETWORK document of a network.
@@ -96,11 +87,7 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> Reply {
             name: info.network.name,
         })
         .collect();
-    let pool = Pool {
-        kind: PoolKind::Network,
-        entries,
-    };
-    Ok(xml(StatusCode::OK, pool.render(ctx.dialect(None))))
+    Ok(ctx.pool_reply(PoolKind::Network, entries))
 }
 
 async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Payload) -> Reply {
@@ -108,8 +95,10 @@ async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Payload
     let body = read_body(&req, body, state.body_limit).await?;
     let request = NetworkCreate::parse(&Element::parse(&body)?)?;
     let template = template(&request);
-    let (core, caller) = (state.core.clone(), ctx.caller.clone());
-    let info = blocking(move || core.vnets().create_from(&caller, template)).await?;
+    let info = blocking_as(&state.core, &ctx.caller, move |core, caller| {
+        core.vnets().create_from(caller, template)
+    })
+    .await?;
     let doc = doc(&ctx, &info);
     Ok(created(&doc.href, doc.render(ctx.dialect(request.shape))))
 }
@@ -136,10 +125,10 @@ async fn update(
     let ctx = Ctx::new(&req, &state)?;
     let body = read_body(&req, body, state.body_limit).await?;
     let change = NetworkUpdate::parse(&Element::parse(&body)?)?;
-    let (core, caller, key) = (state.core.clone(), ctx.caller.clone(), id.to_string());
-    let info = blocking(move || {
-        core.vnets().set_public(&caller, &key, change.public)?;
-        core.vnets().show(&caller, &key)
+    let key = id.to_string();
+    let info = blocking_as(&state.core, &ctx.caller, move |core, caller| {
+        core.vnets().set_public(caller, &key, change.public)?;
+        core.vnets().show(caller, &key)
     })
     .await?;
     Ok(xml(
@@ -150,8 +139,11 @@ async fn update(
 
 async fn delete(req: HttpRequest, state: web::Data<AppState>, id: web::Path<u64>) -> Reply {
     let ctx = Ctx::new(&req, &state)?;
-    let (core, caller, key) = (state.core.clone(), ctx.caller.clone(), id.to_string());
-    blocking(move || core.vnets().delete(&caller, &key)).await?;
+    let key = id.to_string();
+    blocking_as(&state.core, &ctx.caller, move |core, caller| {
+        core.vnets().delete(caller, &key)
+    })
+    .await?;
     Ok(deleted(ctx.dialect(None)))
 }
 

@@ -24,9 +24,9 @@ use multer::{Constraints, Multipart, SizeLimit};
 
 use super::dialect::Dialect;
 use super::error::OcciError;
-use super::xml::{Element, Pool, PoolEntry, PoolKind, StorageCreate, StorageDoc, StorageUpdate};
-use super::{created, declared_length, deleted, pool_scope, read_body, xml, Ctx, Reply, ENTRY};
-use crate::api::common::{blocking, sendable_body, stream_upload, AppState, UploadError};
+use super::xml::{Element, PoolEntry, PoolKind, StorageCreate, StorageDoc, StorageUpdate};
+use super::{created, declared_length, deleted, read_body, xml, Ctx, Reply};
+use crate::api::common::{blocking_as, sendable_body, stream_upload, AppState, UploadError};
 use crate::core::image::{self, Image, ImageType, NewImage};
 use crate::core::Error;
 
@@ -45,16 +45,7 @@ const NO_OCCIXML: &str = "OCCI XML representation of Image not present in the re
 const NO_FILE: &str = "File not present in the request";
 
 pub(super) fn scope() -> actix_web::Scope {
-    pool_scope(
-        "/storage",
-        vec![web::get().to(list), web::post().to(create)],
-        ENTRY,
-        vec![
-            web::get().to(show),
-            web::put().to(update),
-            web::delete().to(delete),
-        ],
-    )
+    crud_scope!("/storage", list, create, show, update, delete)
 }
 
 /// The DISK / STORAGE document of an image.
@@ -89,11 +80,7 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> Reply {
             name: image.name,
         })
         .collect();
-    let pool = Pool {
-        kind: PoolKind::Storage,
-        entries,
-    };
-    Ok(xml(StatusCode::OK, pool.render(ctx.dialect(None))))
+    Ok(ctx.pool_reply(PoolKind::Storage, entries))
 }
 
 async fn show(req: HttpRequest, state: web::Data<AppState>, id: web::Path<u64>) -> Reply {
@@ -107,8 +94,11 @@ async fn show(req: HttpRequest, state: web::Data<AppState>, id: web::Path<u64>) 
 
 async fn delete(req: HttpRequest, state: web::Data<AppState>, id: web::Path<u64>) -> Reply {
     let ctx = Ctx::new(&req, &state)?;
-    let (core, caller, key) = (state.core.clone(), ctx.caller.clone(), id.to_string());
-    blocking(move || core.images().delete(&caller, &key)).await?;
+    let key = id.to_string();
+    blocking_as(&state.core, &ctx.caller, move |core, caller| {
+        core.images().delete(caller, &key)
+    })
+    .await?;
     Ok(deleted(ctx.dialect(None)))
 }
 
@@ -129,10 +119,10 @@ async fn update(
     } else {
         Dialect::V2
     });
-    let (core, caller, key) = (state.core.clone(), ctx.caller.clone(), id.to_string());
-    let image = blocking(move || match change {
-        StorageUpdate::Persistent(on) => core.images().set_persistent(&caller, &key, on),
-        StorageUpdate::Public(on) => core.images().set_public(&caller, &key, on),
+    let key = id.to_string();
+    let image = blocking_as(&state.core, &ctx.caller, move |core, caller| match change {
+        StorageUpdate::Persistent(on) => core.images().set_persistent(caller, &key, on),
+        StorageUpdate::Public(on) => core.images().set_public(caller, &key, on),
     })
     .await?;
     Ok(xml(
@@ -220,9 +210,10 @@ async fn upload(
                     ))
                 })?;
                 let new = new_image(&request, field.file_name())?;
-                let (core, caller) = (state.core.clone(), ctx.caller.clone());
-                let handle =
-                    blocking(move || core.images().begin_upload(&caller, new, limit)).await?;
+                let handle = blocking_as(&state.core, &ctx.caller, move |core, caller| {
+                    core.images().begin_upload(caller, new, limit)
+                })
+                .await?;
                 let whole_form = field.map_err(FormError::Multer).chain(rest_of_form(form));
                 let image =
                     stream_upload(handle, Box::pin(whole_form))
@@ -329,9 +320,8 @@ async fn empty_datablock(
     let limit = state.upload_limit;
     image::check_size(size_mb.saturating_mul(1 << 20), limit)?;
     let new = new_image(&request, None)?;
-    let (core, caller) = (state.core.clone(), ctx.caller.clone());
-    let image = blocking(move || {
-        let mut upload = core.images().begin_upload(&caller, new, limit)?;
+    let image = blocking_as(&state.core, &ctx.caller, move |core, caller| {
+        let mut upload = core.images().begin_upload(caller, new, limit)?;
         let zeros = vec![0u8; 1 << 20];
         for _ in 0..size_mb {
             upload.write(&zeros)?;

@@ -34,7 +34,6 @@ pub use upload::{check_size, size_mb, Upload};
 pub use usage::{release_image, use_image, ImageChanges, ImageUse};
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -47,44 +46,16 @@ use super::ports::Pool;
 use super::writer::Writer;
 use super::{Error, Kind, Result};
 
-/// What an image holds (`TYPE`), with OpenNebula's numbers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ImageType {
-    /// 0: a bootable disk.
-    Os = 0,
-    /// 1: a read-only CD-ROM image.
-    Cdrom = 1,
-    /// 2: a data disk.
-    Datablock = 2,
-}
-
-impl ImageType {
-    /// Every type, in number order.
-    pub const ALL: [ImageType; 3] = [ImageType::Os, ImageType::Cdrom, ImageType::Datablock];
-
-    /// The name OpenNebula shows (`OS`, `CDROM`, `DATABLOCK`).
-    pub fn name(self) -> &'static str {
-        match self {
-            ImageType::Os => "OS",
-            ImageType::Cdrom => "CDROM",
-            ImageType::Datablock => "DATABLOCK",
-        }
-    }
-
-    /// OpenNebula's number, as stored.
-    pub fn number(self) -> u32 {
-        self as u32
-    }
-
-    /// The type with this number.
-    pub fn from_number(n: i64) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| i64::from(t.number()) == n)
-    }
-}
-
-impl fmt::Display for ImageType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+numbered! {
+    /// What an image holds (`TYPE`), with OpenNebula's numbers.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum ImageType: u32, from i64 {
+        /// 0: a bootable disk.
+        Os = 0 => "OS",
+        /// 1: a read-only CD-ROM image.
+        Cdrom = 1 => "CDROM",
+        /// 2: a data disk.
+        Datablock = 2 => "DATABLOCK",
     }
 }
 
@@ -101,48 +72,28 @@ impl FromStr for ImageType {
     }
 }
 
-/// An image's state (`STATE`), with OpenNebula's numbers (3.x adds 4 and
-/// 5; cloudgate uses them).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ImageState {
-    /// 0: being created (never stored by cloudgate: an upload has no row
-    /// until it is complete).
-    Init = 0,
-    /// 1: usable, no VM uses it.
-    Ready = 1,
-    /// 2: used by `running_vms` VMs.
-    Used = 2,
-    /// 3: kept from use by its owner or oneadmin.
-    Disabled = 3,
-    /// 4: being worked on (a copy in progress); not usable.
-    Locked = 4,
-    /// 5: its file is missing or broken; oneadmin may enable it again.
-    Error = 5,
+numbered! {
+    /// An image's state (`STATE`), with OpenNebula's numbers (3.x adds 4 and
+    /// 5; cloudgate uses them).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum ImageState: u32, from i64 {
+        /// 0: being created (never stored by cloudgate: an upload has no row
+        /// until it is complete).
+        Init = 0 => "INIT",
+        /// 1: usable, no VM uses it.
+        Ready = 1 => "READY",
+        /// 2: used by `running_vms` VMs.
+        Used = 2 => "USED",
+        /// 3: kept from use by its owner or oneadmin.
+        Disabled = 3 => "DISABLED",
+        /// 4: being worked on (a copy in progress); not usable.
+        Locked = 4 => "LOCKED",
+        /// 5: its file is missing or broken; oneadmin may enable it again.
+        Error = 5 => "ERROR",
+    }
 }
 
 impl ImageState {
-    /// Every state, in number order.
-    pub const ALL: [ImageState; 6] = [
-        ImageState::Init,
-        ImageState::Ready,
-        ImageState::Used,
-        ImageState::Disabled,
-        ImageState::Locked,
-        ImageState::Error,
-    ];
-
-    /// The name OpenNebula shows (`READY`).
-    pub fn name(self) -> &'static str {
-        match self {
-            ImageState::Init => "INIT",
-            ImageState::Ready => "READY",
-            ImageState::Used => "USED",
-            ImageState::Disabled => "DISABLED",
-            ImageState::Locked => "LOCKED",
-            ImageState::Error => "ERROR",
-        }
-    }
-
     /// OpenNebula's CLI short name (`rdy`).
     pub fn short_name(self) -> &'static str {
         match self {
@@ -153,22 +104,6 @@ impl ImageState {
             ImageState::Locked => "lock",
             ImageState::Error => "err",
         }
-    }
-
-    /// OpenNebula's number, as stored.
-    pub fn number(self) -> u32 {
-        self as u32
-    }
-
-    /// The state with this number.
-    pub fn from_number(n: i64) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| i64::from(s.number()) == n)
-    }
-}
-
-impl fmt::Display for ImageState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 

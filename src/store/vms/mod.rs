@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 
-use super::{db_error, sql_id};
+use super::{db_error, id_bodies, sql_id};
 use crate::core::vm::state::{LcmState, Reason, State, Step};
 use crate::core::vm::{History, Pending, Reservation, Usage, Vm, VmError};
 use crate::core::{Error, Result};
@@ -251,81 +251,53 @@ pub(super) fn set_pending(conn: &Connection, vm_id: u64, pending: Option<&Pendin
 
 pub(super) fn load(conn: &Connection) -> Result<Vec<Vm>> {
     let mut history: HashMap<u64, Vec<History>> = HashMap::new();
-    {
-        let mut stmt = conn
-            .prepare("SELECT vm_id, body FROM vm_history ORDER BY vm_id, seq")
-            .map_err(db_error)?;
-        let rows = stmt
-            .query_map([], |row| {
-                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
-            })
-            .map_err(db_error)?;
-        for row in rows {
-            let (id, body) = row.map_err(db_error)?;
-            let id = u64::try_from(id).map_err(|_| corrupt(0, "negative id"))?;
-            let h: HistoryBody =
-                serde_json::from_str(&body).map_err(|e| corrupt(id, format!("history: {e}")))?;
-            let reason = reason_of(h.reason).ok_or_else(|| corrupt(id, "unknown reason"))?;
-            history.entry(id).or_default().push(History {
-                seq: h.seq,
-                host_id: h.host_id,
-                host: h.host,
-                vm_dir: h.vm_dir,
-                vmm_mad: h.vmm_mad,
-                tm_mad: h.tm_mad,
-                stime: h.stime,
-                etime: h.etime,
-                pstime: h.pstime,
-                petime: h.petime,
-                rstime: h.rstime,
-                retime: h.retime,
-                estime: h.estime,
-                eetime: h.eetime,
-                reason,
-            });
-        }
+    for (id, body) in id_bodies(
+        conn,
+        "SELECT vm_id, body FROM vm_history ORDER BY vm_id, seq",
+    )? {
+        let id = u64::try_from(id).map_err(|_| corrupt(0, "negative id"))?;
+        let h: HistoryBody =
+            serde_json::from_str(&body).map_err(|e| corrupt(id, format!("history: {e}")))?;
+        let reason = reason_of(h.reason).ok_or_else(|| corrupt(id, "unknown reason"))?;
+        history.entry(id).or_default().push(History {
+            seq: h.seq,
+            host_id: h.host_id,
+            host: h.host,
+            vm_dir: h.vm_dir,
+            vmm_mad: h.vmm_mad,
+            tm_mad: h.tm_mad,
+            stime: h.stime,
+            etime: h.etime,
+            pstime: h.pstime,
+            petime: h.petime,
+            rstime: h.rstime,
+            retime: h.retime,
+            estime: h.estime,
+            eetime: h.eetime,
+            reason,
+        });
     }
     let mut pending: HashMap<u64, Pending> = HashMap::new();
-    {
-        let mut stmt = conn
-            .prepare("SELECT vm_id, body FROM vm_pending")
-            .map_err(db_error)?;
-        let rows = stmt
-            .query_map([], |row| {
-                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
-            })
-            .map_err(db_error)?;
-        for row in rows {
-            let (id, body) = row.map_err(db_error)?;
-            let id = u64::try_from(id).map_err(|_| corrupt(0, "negative id"))?;
-            let p: PendingBody =
-                serde_json::from_str(&body).map_err(|e| corrupt(id, format!("pending: {e}")))?;
-            let step = |name: &str| {
-                step_named(name).ok_or_else(|| corrupt(id, format!("unknown step {name}")))
-            };
-            pending.insert(
-                id,
-                Pending {
-                    op: p.op,
-                    awaited: p.awaited.as_deref().map(step).transpose()?,
-                    cleanup: p.cleanup.iter().map(|s| step(s)).collect::<Result<_>>()?,
-                    host: p.host,
-                    started_at: p.started_at,
-                },
-            );
-        }
+    for (id, body) in id_bodies(conn, "SELECT vm_id, body FROM vm_pending")? {
+        let id = u64::try_from(id).map_err(|_| corrupt(0, "negative id"))?;
+        let p: PendingBody =
+            serde_json::from_str(&body).map_err(|e| corrupt(id, format!("pending: {e}")))?;
+        let step = |name: &str| {
+            step_named(name).ok_or_else(|| corrupt(id, format!("unknown step {name}")))
+        };
+        pending.insert(
+            id,
+            Pending {
+                op: p.op,
+                awaited: p.awaited.as_deref().map(step).transpose()?,
+                cleanup: p.cleanup.iter().map(|s| step(s)).collect::<Result<_>>()?,
+                host: p.host,
+                started_at: p.started_at,
+            },
+        );
     }
-    let mut stmt = conn
-        .prepare("SELECT id, body FROM vms ORDER BY id")
-        .map_err(db_error)?;
-    let rows = stmt
-        .query_map([], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
-        })
-        .map_err(db_error)?;
     let mut out = Vec::new();
-    for row in rows {
-        let (id, body) = row.map_err(db_error)?;
+    for (id, body) in id_bodies(conn, "SELECT id, body FROM vms ORDER BY id")? {
         let id = u64::try_from(id).map_err(|_| corrupt(0, "negative id"))?;
         let b: Body = serde_json::from_str(&body).map_err(|e| corrupt(id, format!("body: {e}")))?;
         let state = State::from_number(b.state).ok_or_else(|| corrupt(id, "unknown state"))?;

@@ -1059,6 +1059,13 @@ fn restore_and_reboot_failures() {
         "node-a",
     );
     f.act(vm.id, Action::Reboot, None).expect("reboot");
+    // The failure is recorded when the runner's reply is committed, which
+    // a "runn and idle" wait may see before it: wait for the error itself.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while f.pool.get(vm.id).expect("vm").error.is_none() {
+        assert!(Instant::now() < deadline, "a failed reboot is recorded");
+        thread::sleep(Duration::from_millis(5));
+    }
     let vm = f.wait(vm.id, "runn");
     assert!(
         vm.error.is_some(),

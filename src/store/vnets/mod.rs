@@ -17,7 +17,7 @@ use std::net::Ipv4Addr;
 use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 
-use super::{db_error, sql_id};
+use super::{constraint, db_error, delete_by_id, sql_id};
 use crate::core::vnet::{Addresses, FixedLease, Lease, Mac, Range, VirtualNetwork, VnetInfo};
 use crate::core::{Error, Result};
 use crate::template::Template;
@@ -210,9 +210,7 @@ pub(super) fn put(conn: &Connection, vnet: &VirtualNetwork) -> Result<()> {
 }
 
 pub(super) fn delete(conn: &Connection, id: u64) -> Result<()> {
-    conn.execute("DELETE FROM vnets WHERE id = ?1", [sql_id(id)?])
-        .map_err(db_error)?;
-    Ok(())
+    delete_by_id(conn, "vnets", id)
 }
 
 pub(super) fn put_lease(conn: &Connection, lease: &Lease) -> Result<()> {
@@ -248,18 +246,6 @@ pub(super) fn release_lease(conn: &Connection, lease: &Lease) -> Result<()> {
     )
     .map_err(db_error)?;
     Ok(())
-}
-
-/// The extended code of a constraint violation, if `e` is one.
-fn constraint(e: &rusqlite::Error) -> Option<i32> {
-    match e {
-        rusqlite::Error::SqliteFailure(f, _)
-            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
-            Some(f.extended_code)
-        }
-        _ => None,
-    }
 }
 
 #[cfg(test)]
