@@ -220,11 +220,21 @@ impl Local {
     }
 }
 
+/// `nice` from coreutils, which every supported host has.
+const NICE: &str = "nice";
+
+/// How much lower than the server local driver scripts run.
+const DRIVER_NICENESS: &str = "10";
+
 impl Transport for Local {
     fn run(&self, _site: &Site, command: &Command) -> Result<Output, TransportError> {
         let path = self.resolve(&command.program)?;
-        let mut process = std::process::Command::new(&path);
+        // Driver scripts are background work: below the API's priority, so
+        // a burst of deploys does not slow the requests that caused them.
+        let mut process = std::process::Command::new(NICE);
         process
+            .args(["-n", DRIVER_NICENESS])
+            .arg(&path)
             .args(&command.args)
             .envs(command.env.iter().map(|(k, v)| (k, v)));
         self.execute(
