@@ -6,6 +6,7 @@ mod harness;
 
 mod api_users;
 mod cli;
+mod contract;
 mod durability;
 mod ec2;
 mod ec2_clients;
