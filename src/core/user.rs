@@ -2,7 +2,7 @@
 //! lower-case SHA1 hex, OpenNebula's convention, from which the OCCI Basic
 //! secret and the EC2 secret key derive.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use sha1::{Digest, Sha1};
@@ -44,18 +44,44 @@ pub fn sha1_hex(text: &str) -> String {
 /// change written to the store before it is visible.
 pub struct UserPool {
     writer: Arc<Writer>,
-    users: RwLock<BTreeMap<u64, User>>,
+    users: RwLock<Users>,
+}
+
+/// The users by id, plus an index by name: every authenticated request
+/// looks its user up by name, so that lookup must not scan the pool.
+#[derive(Default)]
+struct Users {
+    by_id: BTreeMap<u64, User>,
+    ids_by_name: HashMap<String, u64>,
+}
+
+impl Users {
+    fn insert(&mut self, user: User) {
+        if let Some(old) = self.by_id.get(&user.id) {
+            self.ids_by_name.remove(&old.name);
+        }
+        self.ids_by_name.insert(user.name.clone(), user.id);
+        self.by_id.insert(user.id, user);
+    }
+
+    fn remove(&mut self, id: u64) {
+        if let Some(user) = self.by_id.remove(&id) {
+            self.ids_by_name.remove(&user.name);
+        }
+    }
+
+    fn named(&self, name: &str) -> Option<&User> {
+        self.ids_by_name.get(name).and_then(|id| self.by_id.get(id))
+    }
 }
 
 impl UserPool {
     /// Loads the pool from the store.
     pub fn load(writer: Arc<Writer>) -> Result<Self> {
-        let users = writer
-            .store()
-            .load_users()?
-            .into_iter()
-            .map(|u| (u.id, u))
-            .collect();
+        let mut users = Users::default();
+        for user in writer.store().load_users()? {
+            users.insert(user);
+        }
         Ok(UserPool {
             writer,
             users: RwLock::new(users),
@@ -66,7 +92,7 @@ impl UserPool {
     /// empty, as at a first start. Returns whether it was created.
     pub fn ensure_admin(&self, password: &str) -> Result<bool> {
         let guard = self.writer.lock()?;
-        if !self.read()?.is_empty() {
+        if !self.read()?.by_id.is_empty() {
             return Ok(false);
         }
         validate_password(password)?;
@@ -86,18 +112,18 @@ impl UserPool {
             tx.put_user(&user)?;
             Ok(user)
         })?;
-        self.write_map()?.insert(user.id, user);
+        self.write_map()?.insert(user);
         Ok(true)
     }
 
     /// The user with this name, for authentication (no caller yet).
     pub fn by_name(&self, name: &str) -> Result<Option<User>> {
-        Ok(self.read()?.values().find(|u| u.name == name).cloned())
+        Ok(self.read()?.named(name).cloned())
     }
 
     /// The user with this id, for authentication and ownership display.
     pub fn by_id(&self, id: u64) -> Result<Option<User>> {
-        Ok(self.read()?.get(&id).cloned())
+        Ok(self.read()?.by_id.get(&id).cloned())
     }
 
     /// One user by id or name. A user may see itself; oneadmin may see all.
@@ -110,7 +136,7 @@ impl UserPool {
     /// Every user (oneadmin only).
     pub fn list(&self, caller: &Caller) -> Result<Vec<User>> {
         require_admin(caller, "list", "users")?;
-        Ok(self.read()?.values().cloned().collect())
+        Ok(self.read()?.by_id.values().cloned().collect())
     }
 
     /// Creates a user (oneadmin only).
@@ -119,7 +145,7 @@ impl UserPool {
         validate_name(name)?;
         validate_password(password)?;
         let guard = self.writer.lock()?;
-        if self.read()?.values().any(|u| u.name == name) {
+        if self.read()?.named(name).is_some() {
             return Err(Error::Conflict(format!("user {name} already exists")));
         }
         let user = guard.commit(|tx| {
@@ -132,7 +158,7 @@ impl UserPool {
             tx.put_user(&user)?;
             Ok(user)
         })?;
-        self.write_map()?.insert(user.id, user.clone());
+        self.write_map()?.insert(user.clone());
         Ok(user)
     }
 
@@ -148,7 +174,7 @@ impl UserPool {
             )));
         }
         guard.commit(|tx| tx.delete_user(user.id))?;
-        self.write_map()?.remove(&user.id);
+        self.write_map()?.remove(user.id);
         Ok(user)
     }
 
@@ -189,7 +215,7 @@ impl UserPool {
         let mut user = self.visible(caller, key, action)?;
         change(&mut user)?;
         guard.commit(|tx| tx.put_user(&user))?;
-        self.write_map()?.insert(user.id, user.clone());
+        self.write_map()?.insert(user.clone());
         Ok(user)
     }
 
@@ -207,21 +233,21 @@ impl UserPool {
     fn find(&self, key: &str) -> Result<User> {
         let users = self.read()?;
         let found = match key.parse::<u64>() {
-            Ok(id) => users.get(&id),
-            Err(_) => users.values().find(|u| u.name == key),
+            Ok(id) => users.by_id.get(&id),
+            Err(_) => users.named(key),
         };
         found
             .cloned()
             .ok_or_else(|| Error::not_found(Kind::User, key))
     }
 
-    fn read(&self) -> Result<std::sync::RwLockReadGuard<'_, BTreeMap<u64, User>>> {
+    fn read(&self) -> Result<std::sync::RwLockReadGuard<'_, Users>> {
         self.users
             .read()
             .map_err(|_| Error::Internal("user pool lock poisoned".into()))
     }
 
-    fn write_map(&self) -> Result<std::sync::RwLockWriteGuard<'_, BTreeMap<u64, User>>> {
+    fn write_map(&self) -> Result<std::sync::RwLockWriteGuard<'_, Users>> {
         self.users
             .write()
             .map_err(|_| Error::Internal("user pool lock poisoned".into()))
