@@ -16,14 +16,8 @@ const RULES: &[(&str, &[&str])] = &[
     ("drivers", &["core", "template"]),
     ("auth", &["core"]),
     ("api/common", &["core"]),
-    (
-        "api/occi",
-        &["api/common", "core", "auth", "template", "config"],
-    ),
-    (
-        "api/ec2",
-        &["api/common", "core", "auth", "template", "config"],
-    ),
+    ("api/occi", &["api/common", "core", "auth", "template"]),
+    ("api/ec2", &["api/common", "core", "auth", "template"]),
     ("api/native", &["api/common", "core", "auth", "template"]),
     ("api", &["api", "core", "auth", "config"]),
     ("cli", &["*"]),
