@@ -7,14 +7,16 @@
 # CPUSPEED is in MHz, the unit of the kvm probe (DRIVERS.md §4).
 
 set -e
-. "$(dirname "$0")/../../vmm/dummy/dummyrc"
+. "${0%/*}/../../vmm/dummy/dummyrc"
 
 hid=$1
 host=$2
 
 dummy_begin monitor "host-$hid"
-total_cpu=$(dummy_number "${DUMMY_TOTALCPU:-}" 800)
-total_memory=$(dummy_number "${DUMMY_TOTALMEMORY:-}" 16777216)
+dummy_number "${DUMMY_TOTALCPU:-}" 800
+total_cpu=$dummy_value
+dummy_number "${DUMMY_TOTALMEMORY:-}" 16777216
+total_memory=$dummy_value
 cat <<PROBE
 HYPERVISOR=dummy
 HOSTNAME="$host"
