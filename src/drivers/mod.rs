@@ -13,6 +13,8 @@
 //! - `registry.rs`: the loaded drivers (name → folder, threads, retries,
 //!   local actions) and the per-action timeouts.
 //! - `locks.rs`: one action per VM at a time, `-t` actions per driver.
+//! - `spawner.rs`: starts every driver process below the server's CPU
+//!   priority.
 //! - this file: [`ScriptDrivers`], which puts them together.
 //!
 //! Script layout under the remotes directory (`REMOTES_DIR`):
@@ -27,6 +29,7 @@ pub mod kvm;
 mod locks;
 mod registry;
 mod reply;
+mod spawner;
 mod ssh;
 mod transport;
 

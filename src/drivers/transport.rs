@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
+use super::spawner;
+
 /// Where a command runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Site {
@@ -220,21 +222,11 @@ impl Local {
     }
 }
 
-/// `nice` from coreutils, which every supported host has.
-const NICE: &str = "nice";
-
-/// How much lower than the server local driver scripts run.
-const DRIVER_NICENESS: &str = "10";
-
 impl Transport for Local {
     fn run(&self, _site: &Site, command: &Command) -> Result<Output, TransportError> {
         let path = self.resolve(&command.program)?;
-        // Driver scripts are background work: below the API's priority, so
-        // a burst of deploys does not slow the requests that caused them.
-        let mut process = std::process::Command::new(NICE);
+        let mut process = std::process::Command::new(&path);
         process
-            .args(["-n", DRIVER_NICENESS])
-            .arg(&path)
             .args(&command.args)
             .envs(command.env.iter().map(|(k, v)| (k, v)));
         self.execute(
@@ -263,7 +255,7 @@ impl Local {
             program: what.to_owned(),
             source,
         };
-        let mut child = process
+        process
             .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -272,9 +264,9 @@ impl Local {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             // Its own group: a timeout must reach the children it started.
-            .process_group(0)
-            .spawn()
-            .map_err(io_error)?;
+            .process_group(0);
+        // Below the server's priority (see spawner.rs).
+        let mut child = spawner::spawn(process).map_err(io_error)?;
         let started = Instant::now();
         let group = Pid::from_raw(
             i32::try_from(child.id())
@@ -467,6 +459,36 @@ mod tests {
             "a b|c|hi\nfrom stdin\n"
         );
         assert_eq!(String::from_utf8_lossy(&out.stderr), "oops\n");
+    }
+
+    /// The nice value (field 19 of `/proc/<pid>/stat`) of this thread.
+    fn own_niceness() -> i32 {
+        let stat = fs::read_to_string("/proc/thread-self/stat").expect("stat");
+        let (_, rest) = stat.rsplit_once(')').expect("stat format");
+        rest.split_whitespace()
+            .nth(16)
+            .and_then(|n| n.parse().ok())
+            .expect("nice field")
+    }
+
+    #[test]
+    fn scripts_run_below_the_server_priority_and_the_caller_stays() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // `nice` without arguments prints the niceness it runs at.
+        script(dir.path(), "niceness", "nice");
+        let before = own_niceness();
+        let out = Local::new(dir.path())
+            .run(
+                &Site::Host("node1".into()),
+                &command("niceness", &[], Duration::from_secs(10)),
+            )
+            .expect("runs");
+        let expected = (before + spawner::DRIVER_NICENESS).min(19);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            expected.to_string()
+        );
+        assert_eq!(own_niceness(), before, "the calling thread is not niced");
     }
 
     #[test]
