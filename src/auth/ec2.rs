@@ -9,6 +9,15 @@
 //! signed request learns that it is too old; an unknown or disabled user
 //! costs the same work as a known one and fails the same way.
 //!
+//! A streamed body (econe-upload's multipart UploadImage, §6.1) is not at
+//! hand when the request is checked. SigV1/V2 never sign it; SigV4 signs
+//! the whole raw body through its payload hash (§9.2 step 4.6), so its
+//! check is split: what can be checked comes first (with a claimed
+//! `X-Amz-Content-Sha256`, the signature itself; without one, the user,
+//! the credential scope and the time window), and a [`Deferred`] finishes
+//! it with the hash of the body once the front has read it, before the
+//! front keeps anything.
+//!
 //! May use: `crate::core` (the user pool) and the rest of `auth`.
 
 use std::time::{Duration, SystemTime};
@@ -34,7 +43,8 @@ pub struct SignedRequest<'a> {
     /// fields), without an uploaded file.
     pub params: &'a [(String, String)],
     /// The raw body, when it was read whole; `None` for a streamed
-    /// upload, whose file part no signature covers.
+    /// upload, whose file part SigV1/V2 do not cover and SigV4 checks at
+    /// its end ([`Deferred`]).
     pub body: Option<&'a [u8]>,
 }
 
@@ -143,22 +153,102 @@ fn strip_port(host: &str) -> &str {
     }
 }
 
-/// The SigV4 payload hash: the body's SHA-256. A client's
-/// `X-Amz-Content-Sha256` must agree with it; `UNSIGNED-PAYLOAD` is taken
-/// only for an empty body, since an EC2 body carries the parameters and
-/// leaving it unsigned would let them be changed.
-fn payload_hash(request: &SignedRequest<'_>) -> Result<String> {
-    let Some(body) = request.body else {
-        return Err(Error::Malformed(
-            "SigV4 cannot sign a streamed upload; use Signature Version 2",
-        ));
-    };
-    let actual = sigv4::payload_hash(body);
-    match request.header("x-amz-content-sha256").map(str::trim) {
-        None => Ok(actual),
-        Some("UNSIGNED-PAYLOAD") if body.is_empty() => Ok("UNSIGNED-PAYLOAD".to_string()),
-        Some(claimed) if claimed.eq_ignore_ascii_case(&actual) => Ok(claimed.to_string()),
-        Some(_) => Err(Error::Invalid),
+/// Where a SigV4 request's payload hash comes from (§9.2 step 4.6).
+#[derive(Debug, PartialEq, Eq)]
+enum Payload {
+    /// Known before the body is needed: the hash of the whole body, or the
+    /// `X-Amz-Content-Sha256` claimed for it — already compared with the
+    /// whole body, or, when `streamed`, to be compared with it at its end.
+    Signed { hash: String, streamed: bool },
+    /// A streamed body without a claimed hash: the signature itself can
+    /// only be checked once the body's hash is known.
+    Streamed,
+}
+
+/// The SigV4 payload hash: the body's SHA-256, or the client's
+/// `X-Amz-Content-Sha256`, which must be the body's (checked now for a
+/// whole body, at its end for a streamed one). `UNSIGNED-PAYLOAD` is
+/// taken only for an empty body, since an EC2 body carries the parameters
+/// and leaving it unsigned would let them be changed; a streamed
+/// (multipart) body is never empty.
+fn payload(request: &SignedRequest<'_>) -> Result<Payload> {
+    let claimed = request.header("x-amz-content-sha256").map(str::trim);
+    match (claimed, request.body) {
+        (Some("UNSIGNED-PAYLOAD"), Some(b"")) => Ok(Payload::Signed {
+            hash: "UNSIGNED-PAYLOAD".to_string(),
+            streamed: false,
+        }),
+        (Some("UNSIGNED-PAYLOAD"), _) => Err(Error::Malformed(
+            "X-Amz-Content-Sha256: UNSIGNED-PAYLOAD leaves the body, and so its parameters, unsigned; send the body's SHA-256 or no such header",
+        )),
+        (Some(claimed), _) if !sigv4::is_payload_hash(claimed) => Err(Error::Malformed(
+            "X-Amz-Content-Sha256 must be the body's SHA-256 in hex",
+        )),
+        (Some(claimed), Some(body)) if !claimed.eq_ignore_ascii_case(&sigv4::payload_hash(body)) => {
+            Err(Error::Invalid)
+        }
+        (Some(claimed), body) => Ok(Payload::Signed {
+            hash: claimed.to_string(),
+            streamed: body.is_none(),
+        }),
+        (None, Some(body)) => Ok(Payload::Signed {
+            hash: sigv4::payload_hash(body),
+            streamed: false,
+        }),
+        (None, None) => Ok(Payload::Streamed),
+    }
+}
+
+/// What is left to check of a SigV4 request whose body is streamed
+/// (`body: None`): the front reads the body, hashes all of its raw bytes
+/// ([`sigv4::PayloadHasher`]) and calls [`Deferred::finish`] before it
+/// keeps anything the body brought. Until then the request is not
+/// authenticated.
+#[derive(Debug)]
+#[must_use = "a streamed SigV4 request is authenticated only once its body's hash is checked"]
+pub struct Deferred(Pending);
+
+#[derive(Debug)]
+enum Pending {
+    /// The signature covered this claimed `X-Amz-Content-Sha256`; the body
+    /// must have that hash.
+    Claimed(String),
+    /// No hash was claimed: the signature is checked with the body's.
+    Signature(Box<LateSignature>),
+}
+
+/// A SigV4 request kept, as far as it is signed, until its body is read.
+#[derive(Debug)]
+struct LateSignature {
+    method: String,
+    path: String,
+    query: Vec<(String, String)>,
+    /// Only the headers `SignedHeaders` names.
+    headers: Vec<(String, String)>,
+    authorization: Authorization,
+    amz_date: String,
+    secret: Secret,
+}
+
+impl Deferred {
+    /// Completes the check with `body_hash`, the hex SHA-256 of the whole
+    /// raw body as received: a hash other than the one signed, or a
+    /// signature that does not match, is [`Error::Invalid`].
+    pub fn finish(self, body_hash: &str) -> Result<()> {
+        match self.0 {
+            Pending::Claimed(claimed) if claimed.eq_ignore_ascii_case(body_hash) => Ok(()),
+            Pending::Claimed(_) => Err(Error::Invalid),
+            Pending::Signature(late) => {
+                let request = sigv4::Request {
+                    method: &late.method,
+                    path: &late.path,
+                    query: &late.query,
+                    headers: &late.headers,
+                    payload_hash: body_hash,
+                };
+                sigv4::verify(&request, &late.authorization, &late.amz_date, &late.secret)
+            }
+        }
     }
 }
 
@@ -189,21 +279,24 @@ fn amz_date(request: &SignedRequest<'_>) -> Result<(String, time::UnixTime)> {
 
 /// Checks the request's signature with the secret `secret_of` gives for
 /// its access key (`None`: no such user, which fails like a wrong
-/// signature after the same work), then its time. Answers the access key.
+/// signature after the same work), then its time. Answers the access key,
+/// and, for a SigV4 request whose body is streamed, what is left to check
+/// once the body is read ([`Deferred`]; `None` for every other request).
 pub fn verify_with(
     request: &SignedRequest<'_>,
     policy: &Policy,
     now: SystemTime,
     secret_of: impl FnOnce(&str) -> Result<Option<Secret>>,
-) -> Result<String> {
+) -> Result<(String, Option<Deferred>)> {
     let scheme = Scheme::of(request)?;
     let access_key = scheme.access_key(request)?.to_string();
     let found = secret_of(&access_key)?;
+    let known = found.is_some();
     // An unknown user is checked against a secret no user has, so it
     // costs the same and fails as a wrong signature does.
-    let secret = found.clone().unwrap_or_else(|| Secret::new(vec![0u8; 40]));
+    let secret = found.unwrap_or_else(|| Secret::new(vec![0u8; 40]));
     let window = Window::new(now, policy.skew);
-    match &scheme {
+    let deferred = match &scheme {
         Scheme::V1 | Scheme::V2 => {
             let hosts = host_candidates(request.header("host"), &policy.public_hosts);
             let v2 = sigv2::Request {
@@ -217,7 +310,9 @@ pub fn verify_with(
             } else {
                 sigv2::verify(&v2, &secret)?;
             }
-            found.ok_or(Error::Invalid)?;
+            if !known {
+                return Err(Error::Invalid);
+            }
             let timestamp = request.param("Timestamp");
             let expires = request.param("Expires");
             if let Some(t) = timestamp {
@@ -231,40 +326,99 @@ pub fn verify_with(
                     "a signed request needs Timestamp or Expires",
                 ));
             }
+            None
         }
         Scheme::V4Header(authorization) => {
             let (date, at) = amz_date(request)?;
-            let hash = payload_hash(request)?;
-            let v4 = v4_request(request, &hash);
-            sigv4::verify(&v4, authorization, &date, &secret)?;
-            found.ok_or(Error::Invalid)?;
-            window.check_signed_at(at)?;
+            verify_v4(request, authorization, &date, (secret, known), || {
+                window.check_signed_at(at)
+            })?
         }
         Scheme::V4Query(presigned) => {
             let at = time::parse_amz_date(&presigned.amz_date)?;
-            let hash = payload_hash(request)?;
-            let v4 = v4_request(request, &hash);
-            sigv4::verify(&v4, &presigned.authorization, &presigned.amz_date, &secret)?;
-            found.ok_or(Error::Invalid)?;
-            window.check_not_future(at)?;
-            let expires = i64::try_from(presigned.expires).unwrap_or(i64::MAX);
-            window.check_expires(at.saturating_add(expires))?;
+            verify_v4(
+                request,
+                &presigned.authorization,
+                &presigned.amz_date,
+                (secret, known),
+                || {
+                    window.check_not_future(at)?;
+                    let expires = i64::try_from(presigned.expires).unwrap_or(i64::MAX);
+                    window.check_expires(at.saturating_add(expires))
+                },
+            )?
+        }
+    };
+    Ok((access_key, deferred))
+}
+/// The SigV4 check shared by the header and presigned forms, given the
+/// user's secret (and whether the user exists) and the request's own time
+/// check. With the payload hash known, the signature is checked first and
+/// the time after it, as for SigV2. For a streamed body without a claimed
+/// hash the signature must wait for the body; everything else is checked
+/// first — the user exists, the scope's date is the request's, the time
+/// window — so that an unknown key or a stale request costs no upload.
+fn verify_v4(
+    request: &SignedRequest<'_>,
+    authorization: &Authorization,
+    amz_date: &str,
+    (secret, known): (Secret, bool),
+    check_time: impl FnOnce() -> Result<()>,
+) -> Result<Option<Deferred>> {
+    match payload(request)? {
+        Payload::Signed { hash, streamed } => {
+            sigv4::verify(
+                &v4_request(request, &hash),
+                authorization,
+                amz_date,
+                &secret,
+            )?;
+            if !known {
+                return Err(Error::Invalid);
+            }
+            check_time()?;
+            Ok(streamed.then(|| Deferred(Pending::Claimed(hash))))
+        }
+        Payload::Streamed => {
+            if !known {
+                return Err(Error::Invalid);
+            }
+            sigv4::check_scope_date(amz_date, &authorization.credential)?;
+            check_time()?;
+            let headers = request
+                .headers
+                .iter()
+                .filter(|(name, _)| authorization.signed_headers.contains(name))
+                .cloned()
+                .collect();
+            Ok(Some(Deferred(Pending::Signature(Box::new(
+                LateSignature {
+                    method: request.method.to_string(),
+                    path: request.path.to_string(),
+                    query: request.query.to_vec(),
+                    headers,
+                    authorization: authorization.clone(),
+                    amz_date: amz_date.to_string(),
+                    secret,
+                },
+            )))))
         }
     }
-    Ok(access_key)
 }
 
 /// Authenticates an EC2 request against the user pool: access key = user
 /// name, secret = the stored `sha1_hex(password)` (§2). A disabled user
-/// fails like an unknown one.
+/// fails like an unknown one. For a SigV4 request with a streamed body the
+/// caller is known but the request is not authenticated until the
+/// [`Deferred`] check passes.
 pub fn authenticate(
     core: &Core,
     request: &SignedRequest<'_>,
     policy: &Policy,
     now: SystemTime,
-) -> Result<Caller> {
+) -> Result<(Caller, Option<Deferred>)> {
     let mut user = None;
-    verify_with(request, policy, now, |name| {
+    let (_, deferred) = verify_with(request, policy, now, |name| {
         let found = core
             .users()
             .by_name(name)
@@ -275,10 +429,11 @@ pub fn authenticate(
         Ok(secret)
     })?;
     let user = user.ok_or(Error::Invalid)?;
-    Ok(Caller {
+    let caller = Caller {
         uid: user.id,
         name: user.name.clone(),
-    })
+    };
+    Ok((caller, deferred))
 }
 
 #[cfg(test)]
@@ -345,7 +500,16 @@ mod tests {
             params,
             body: Some(b""),
         };
-        verify_with(&request, &policy(), at(now), secret_of)
+        whole(verify_with(&request, &policy(), at(now), secret_of))
+    }
+
+    /// The access key of a request whose body was at hand: nothing may be
+    /// left to check.
+    fn whole(verified: Result<(String, Option<Deferred>)>) -> Result<String> {
+        verified.map(|(key, deferred)| {
+            assert!(deferred.is_none(), "{deferred:?}");
+            key
+        })
     }
 
     #[test]
@@ -493,7 +657,7 @@ mod tests {
             params: &params,
             body: Some(body),
         };
-        verify_with(&request, &policy(), at(now), secret_of)
+        whole(verify_with(&request, &policy(), at(now), secret_of))
     }
 
     const BODY: &[u8] = b"Action=DescribeInstances&Version=2016-11-15";
@@ -526,27 +690,249 @@ mod tests {
         assert_eq!(check_v4(&claimed, BODY, T4), Err(Error::Invalid));
         let mut unsigned = headers.clone();
         unsigned.push(("x-amz-content-sha256".into(), "UNSIGNED-PAYLOAD".into()));
-        assert_eq!(check_v4(&unsigned, BODY, T4), Err(Error::Invalid));
+        assert!(matches!(
+            check_v4(&unsigned, BODY, T4),
+            Err(Error::Malformed(_))
+        ));
         let mut right = headers;
         right.push(("x-amz-content-sha256".into(), sigv4::payload_hash(BODY)));
         assert_eq!(check_v4(&right, BODY, T4), Ok("alice".into()));
     }
 
+    const STREAMED: &[u8] = b"--b\r\nContent-Disposition: form-data; name=\"Action\"\r\n\r\nUploadImage\r\n--b\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nimage bytes\r\n--b--\r\n";
+
+    /// A SigV4 multipart request signed at T4 over `signed_body`'s hash,
+    /// with `claimed` as `X-Amz-Content-Sha256` (signed too) if given.
+    fn streamed_headers(signed_body: &[u8], claimed: Option<&str>) -> Vec<(String, String)> {
+        let mut headers = pairs(&[
+            ("host", "cloud.example.org:4567"),
+            ("content-type", "multipart/form-data; boundary=b"),
+            ("x-amz-date", "20240115T102030Z"),
+        ]);
+        let mut names = vec!["content-type", "host", "x-amz-date"];
+        if let Some(claimed) = claimed {
+            headers.push(("x-amz-content-sha256".into(), claimed.into()));
+            names.push("x-amz-content-sha256");
+        }
+        let signed: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let hash = claimed.map_or_else(|| sigv4::payload_hash(signed_body), str::to_string);
+        let signature = sign_t4(
+            &sigv4::Request {
+                method: "POST",
+                path: "/",
+                query: &[],
+                headers: &headers,
+                payload_hash: &hash,
+            },
+            &signed,
+        );
+        headers.push((
+            "authorization".into(),
+            format!(
+                "AWS4-HMAC-SHA256 Credential=alice/20240115/us-east-1/ec2/aws4_request, SignedHeaders={}, Signature={signature}",
+                names.join(";")
+            ),
+        ));
+        headers
+    }
+
+    /// Alice's SigV4 signature of `request` over the headers `signed`, at
+    /// T4 in `us-east-1`.
+    fn sign_t4(request: &sigv4::Request<'_>, signed: &[String]) -> String {
+        let canonical = sigv4::canonical_request(request, signed).expect("canonical");
+        let credential = sigv4::Credential {
+            access_key: "alice".into(),
+            date: "20240115".into(),
+            region: "us-east-1".into(),
+            service: "ec2".into(),
+        };
+        sigv4::signature(
+            &sigv4::signing_key(&Secret::new(SECRET), &credential),
+            &sigv4::string_to_sign("20240115T102030Z", &credential.scope(), &canonical),
+        )
+    }
+
+    /// Checks a streamed request's text fields, as the front does before
+    /// reading its file.
+    fn check_streamed(
+        headers: &[(String, String)],
+        now: u64,
+        secret_of: impl FnOnce(&str) -> Result<Option<Secret>>,
+    ) -> Result<Deferred> {
+        let params = pairs(&[("Action", "UploadImage")]);
+        let request = SignedRequest {
+            method: "POST",
+            path: "/",
+            headers,
+            query: &[],
+            params: &params,
+            body: None,
+        };
+        let (key, deferred) = verify_with(&request, &policy(), at(now), secret_of)?;
+        assert_eq!(key, "alice");
+        Ok(deferred.expect("a streamed SigV4 body is checked at its end"))
+    }
+
     #[test]
-    fn v4_streamed_body_is_refused() {
-        let headers = v4_headers("cloud.example.org:4567", "20240115T102030Z");
+    fn v4_streamed_without_a_claimed_hash_is_checked_at_the_end() {
+        let headers = streamed_headers(STREAMED, None);
+        let good = sigv4::payload_hash(STREAMED);
+        assert_eq!(
+            check_streamed(&headers, T4, secret_of)
+                .expect("checked")
+                .finish(&good),
+            Ok(())
+        );
+        // Another body than the one signed.
+        let tampered = sigv4::payload_hash(b"--b\r\n...another image...\r\n--b--\r\n");
+        assert_eq!(
+            check_streamed(&headers, T4, secret_of)
+                .expect("checked")
+                .finish(&tampered),
+            Err(Error::Invalid)
+        );
+        // What can be checked before the body is: the user, the time, the
+        // scope.
+        assert_eq!(
+            check_streamed(&headers, T4, |_| Ok(None)).map(|_| ()),
+            Err(Error::Invalid)
+        );
+        assert_eq!(
+            check_streamed(&headers, T4 + 901, secret_of).map(|_| ()),
+            Err(Error::Expired)
+        );
+        let mut other_day = headers.clone();
+        other_day[2].1 = "20240116T000000Z".into();
+        assert!(matches!(
+            check_streamed(&other_day, T4 + 13 * 3600, secret_of),
+            Err(Error::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn v4_streamed_with_a_claimed_hash_is_signed_first_and_compared_at_the_end() {
+        let good = sigv4::payload_hash(STREAMED);
+        let headers = streamed_headers(STREAMED, Some(&good));
+        assert_eq!(
+            check_streamed(&headers, T4, secret_of)
+                .expect("signed")
+                .finish(&good),
+            Ok(())
+        );
+        // The claim is compared without regard to case.
+        assert_eq!(
+            check_streamed(&headers, T4, secret_of)
+                .expect("signed")
+                .finish(&good.to_ascii_uppercase()),
+            Ok(())
+        );
+        // A body other than the claimed one.
+        assert_eq!(
+            check_streamed(&headers, T4, secret_of)
+                .expect("signed")
+                .finish(&sigv4::payload_hash(b"tampered")),
+            Err(Error::Invalid)
+        );
+        // A wrong claimed hash, correctly signed: refused at the end.
+        let wrong = sigv4::payload_hash(b"not the body");
+        let headers = streamed_headers(STREAMED, Some(&wrong));
+        assert_eq!(
+            check_streamed(&headers, T4, secret_of)
+                .expect("signed")
+                .finish(&good),
+            Err(Error::Invalid)
+        );
+        // A claim changed after signing: refused before the body is read.
+        let mut changed = streamed_headers(STREAMED, Some(&good));
+        changed[3].1 = wrong;
+        assert_eq!(
+            check_streamed(&changed, T4, secret_of).map(|_| ()),
+            Err(Error::Invalid)
+        );
+        // The signature is checked before the time, as for a whole body.
+        assert_eq!(
+            check_streamed(&headers, T4 + 901, secret_of).map(|_| ()),
+            Err(Error::Expired)
+        );
+    }
+
+    #[test]
+    fn v4_presigned_streamed_is_checked_at_the_end() {
+        let mut query = pairs(&[
+            ("X-Amz-Algorithm", sigv4::ALGORITHM),
+            (
+                "X-Amz-Credential",
+                "alice/20240115/us-east-1/ec2/aws4_request",
+            ),
+            ("X-Amz-Date", "20240115T102030Z"),
+            ("X-Amz-Expires", "300"),
+            ("X-Amz-SignedHeaders", "host"),
+        ]);
+        let headers = pairs(&[("host", "cloud.example.org:4567")]);
+        let good = sigv4::payload_hash(STREAMED);
+        let signature = sign_t4(
+            &sigv4::Request {
+                method: "POST",
+                path: "/",
+                query: &query,
+                headers: &headers,
+                payload_hash: &good,
+            },
+            &["host".to_string()],
+        );
+        query.push(("X-Amz-Signature".into(), signature));
+        let check = |now: u64| {
+            let request = SignedRequest {
+                method: "POST",
+                path: "/",
+                headers: &headers,
+                query: &query,
+                params: &query,
+                body: None,
+            };
+            verify_with(&request, &policy(), at(now), secret_of)
+                .map(|(_, deferred)| deferred.expect("checked at the end"))
+        };
+        assert_eq!(check(T4).expect("checked").finish(&good), Ok(()));
+        assert_eq!(
+            check(T4)
+                .expect("checked")
+                .finish(&sigv4::payload_hash(b"tampered")),
+            Err(Error::Invalid)
+        );
+        assert_eq!(check(T4 + 301).map(|_| ()), Err(Error::Expired));
+    }
+
+    #[test]
+    fn v4_streamed_unsigned_payload_and_other_claims_are_refused() {
+        for claim in ["UNSIGNED-PAYLOAD", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"] {
+            let headers = streamed_headers(STREAMED, Some(claim));
+            assert!(
+                matches!(
+                    check_streamed(&headers, T4, secret_of),
+                    Err(Error::Malformed(_))
+                ),
+                "{claim}"
+            );
+        }
+    }
+
+    #[test]
+    fn streamed_sigv2_has_nothing_left_to_check() {
+        let params = v2_params(&[], "cloud.example.org");
+        let headers = pairs(&[("host", "cloud.example.org")]);
         let request = SignedRequest {
             method: "POST",
             path: "/",
             headers: &headers,
             query: &[],
-            params: &[],
+            params: &params,
             body: None,
         };
-        assert!(matches!(
-            verify_with(&request, &policy(), at(T4), secret_of),
-            Err(Error::Malformed(_))
-        ));
+        assert_eq!(
+            whole(verify_with(&request, &policy(), at(T), secret_of)),
+            Ok("alice".into())
+        );
     }
 
     #[test]
@@ -562,7 +948,7 @@ mod tests {
             body: Some(BODY),
         };
         assert_eq!(
-            verify_with(&request, &policy(), at(T4), |_| Ok(None)),
+            whole(verify_with(&request, &policy(), at(T4), |_| Ok(None))),
             Err(Error::Invalid)
         );
     }

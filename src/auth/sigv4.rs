@@ -213,7 +213,31 @@ pub struct Request<'a> {
 
 /// Lower-case hex SHA-256 of a body, the default payload hash.
 pub fn payload_hash(body: &[u8]) -> String {
-    hex::encode(Sha256::digest(body))
+    let mut hasher = PayloadHasher::default();
+    hasher.update(body);
+    hasher.finish()
+}
+
+/// [`payload_hash`] of a body read in chunks (a streamed upload): feed
+/// every chunk in order, then [`PayloadHasher::finish`].
+#[derive(Clone, Debug, Default)]
+pub struct PayloadHasher(Sha256);
+
+impl PayloadHasher {
+    /// Adds the next chunk of the body.
+    pub fn update(&mut self, chunk: &[u8]) {
+        self.0.update(chunk);
+    }
+
+    /// The hash of every chunk given, in lower-case hex.
+    pub fn finish(self) -> String {
+        hex::encode(self.0.finalize())
+    }
+}
+
+/// Whether a claimed payload hash has the form of one: 64 hex digits.
+pub fn is_payload_hash(value: &str) -> bool {
+    value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// The canonical query string: every parameter but `X-Amz-Signature`,
@@ -309,6 +333,19 @@ pub fn signature(key: &Secret, string_to_sign: &str) -> String {
     hex::encode(hmac256(key.expose(), string_to_sign))
 }
 
+/// Checks that the credential scope's date is the day of `amz_date`
+/// (basic format), as [`verify`] does first; alone, for a request whose
+/// signature can only be checked once its streamed body is read.
+pub fn check_scope_date(amz_date: &str, credential: &Credential) -> Result<()> {
+    if amz_date.get(..8) == Some(credential.date.as_str()) {
+        Ok(())
+    } else {
+        Err(Error::Malformed(
+            "the credential scope's date is not the request's date",
+        ))
+    }
+}
+
 /// Checks `authorization` against the request signed at `amz_date`
 /// (basic format). The caller has checked the time window.
 pub fn verify(
@@ -317,11 +354,7 @@ pub fn verify(
     amz_date: &str,
     secret: &Secret,
 ) -> Result<()> {
-    if amz_date.get(..8) != Some(authorization.credential.date.as_str()) {
-        return Err(Error::Malformed(
-            "the credential scope's date is not the request's date",
-        ));
-    }
+    check_scope_date(amz_date, &authorization.credential)?;
     let canonical = canonical_request(request, &authorization.signed_headers)?;
     let text = string_to_sign(amz_date, &authorization.credential.scope(), &canonical);
     let expected = signature(&signing_key(secret, &authorization.credential), &text);
@@ -484,6 +517,29 @@ mod tests {
             payload_hash: "",
         };
         assert!(canonical_request(&request, &auth.signed_headers).is_err());
+    }
+
+    #[test]
+    fn payload_hash_in_chunks_is_the_hash_of_the_whole() {
+        let mut hasher = PayloadHasher::default();
+        for chunk in BODY.as_bytes().chunks(5) {
+            hasher.update(chunk);
+        }
+        assert_eq!(
+            hasher.finish(),
+            "6171eb09865e32b0602af0f7957e26573a51f53caaedff02ff88883cb0275885"
+        );
+        assert_eq!(PayloadHasher::default().finish(), payload_hash(b""));
+        assert!(is_payload_hash(&payload_hash(b"x")));
+        assert!(is_payload_hash(&payload_hash(b"x").to_ascii_uppercase()));
+        for bad in [
+            "UNSIGNED-PAYLOAD",
+            "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+            "abc",
+            "",
+        ] {
+            assert!(!is_payload_hash(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ use cloudgate::auth::sigv2::{sign, string_to_sign, SignatureMethod};
 use cloudgate::auth::sigv4;
 use cloudgate::auth::time::{format_amz_date, format_iso8601};
 
-use crate::harness::{admin, any_status, send, unique, Server};
+use crate::harness::{admin, any_status, image_files, send, unique, Server};
 
 /// An HTTP answer.
 pub(crate) struct Reply {
@@ -131,6 +131,49 @@ fn form(pairs: &[(String, String)]) -> String {
 fn sha1_hex(text: &str) -> String {
     use sha1::Digest;
     hex::encode(sha1::Sha1::digest(text.as_bytes()))
+}
+
+/// The multipart boundary of the test uploads.
+const UPLOAD_BOUNDARY: &str = "----cloudgate-test-boundary";
+
+/// The content type of the test uploads.
+fn upload_content_type() -> String {
+    format!("multipart/form-data; boundary={UPLOAD_BOUNDARY}")
+}
+
+/// An UploadImage body as econe-upload builds it: the text fields, then
+/// the `file` part.
+fn upload_body(fields: &[(String, String)], data: &[u8]) -> Vec<u8> {
+    let boundary = UPLOAD_BOUNDARY;
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"/images/ttylinux.img\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    body
+}
+
+/// What a SigV4 upload sends as `X-Amz-Content-Sha256`.
+#[derive(Clone, Copy)]
+enum Claim<'a> {
+    /// No such header: the payload hash is the body's.
+    None,
+    /// The hash of the body signed.
+    OfSigned,
+    /// This value.
+    Value(&'a str),
 }
 
 /// A user of the test server and how it signs.
@@ -255,6 +298,44 @@ impl<'a> Client<'a> {
         )
     }
 
+    /// The `Authorization` header of a SigV4 `POST /` signed at
+    /// `amz_date` over every header of `headers` (lower-case names, `host`
+    /// included) and the payload hash `payload_hash`.
+    fn v4_authorization(
+        &self,
+        headers: &[(String, String)],
+        payload_hash: &str,
+        amz_date: &str,
+    ) -> String {
+        let mut signed: Vec<String> = headers.iter().map(|(n, _)| n.clone()).collect();
+        signed.sort();
+        let request = sigv4::Request {
+            method: "POST",
+            path: "/",
+            query: &[],
+            headers,
+            payload_hash,
+        };
+        let canonical = sigv4::canonical_request(&request, &signed).expect("canonical");
+        let credential = sigv4::Credential {
+            access_key: self.user.clone(),
+            date: amz_date[..8].to_string(),
+            region: "us-east-1".into(),
+            service: "ec2".into(),
+        };
+        let text = sigv4::string_to_sign(amz_date, &credential.scope(), &canonical);
+        let signature = sigv4::signature(
+            &sigv4::signing_key(&Secret::new(self.secret.as_bytes()), &credential),
+            &text,
+        );
+        format!(
+            "AWS4-HMAC-SHA256 Credential={}/{}, SignedHeaders={}, Signature={signature}",
+            self.user,
+            credential.scope(),
+            signed.join(";")
+        )
+    }
+
     /// A SigV4 POST as botocore sends it, signed at `at`.
     fn v4_post(&self, params: &[(&str, &str)], at: u64) -> Reply {
         let pairs: Vec<(String, String)> = params
@@ -269,35 +350,8 @@ impl<'a> Client<'a> {
             ("host".to_string(), self.host()),
             ("x-amz-date".to_string(), amz_date.clone()),
         ];
-        let hash = sigv4::payload_hash(body.as_bytes());
-        let signed: Vec<String> = ["content-type", "host", "x-amz-date"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let request = sigv4::Request {
-            method: "POST",
-            path: "/",
-            query: &[],
-            headers: &headers,
-            payload_hash: &hash,
-        };
-        let canonical = sigv4::canonical_request(&request, &signed).expect("canonical");
-        let credential = sigv4::Credential {
-            access_key: self.user.clone(),
-            date: amz_date[..8].to_string(),
-            region: "us-east-1".into(),
-            service: "ec2".into(),
-        };
-        let text = sigv4::string_to_sign(&amz_date, &credential.scope(), &canonical);
-        let signature = sigv4::signature(
-            &sigv4::signing_key(&Secret::new(self.secret.as_bytes()), &credential),
-            &text,
-        );
-        let authorization = format!(
-            "AWS4-HMAC-SHA256 Credential={}/{}, SignedHeaders=content-type;host;x-amz-date, Signature={signature}",
-            self.user,
-            credential.scope()
-        );
+        let authorization =
+            self.v4_authorization(&headers, &sigv4::payload_hash(body.as_bytes()), &amz_date);
         call(
             "POST",
             &self.server.url("/"),
@@ -322,33 +376,43 @@ impl<'a> Client<'a> {
             &iso(now()),
             SignatureMethod::HmacSha1,
         );
-        let boundary = "----cloudgate-test-boundary";
-        let mut body = Vec::new();
-        for (name, value) in &pairs {
-            body.extend_from_slice(
-                format!(
-                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-                )
-                .as_bytes(),
-            );
-        }
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"/images/ttylinux.img\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        body.extend_from_slice(data);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let body = upload_body(&pairs, data);
         call(
             "POST",
             &self.server.url("/"),
-            &[(
-                "Content-Type",
-                format!("multipart/form-data; boundary={boundary}"),
-            )],
+            &[("Content-Type", upload_content_type())],
             Some(&body),
         )
+    }
+
+    /// UploadImage's multipart body signed with SigV4 at `at`: the
+    /// signature covers `signed`'s bytes; `sent` goes out. With `claim`,
+    /// `X-Amz-Content-Sha256` is sent and signed with that value
+    /// ([`Claim::OfSigned`]: the hash of `signed`).
+    fn upload_v4(&self, signed: &[u8], sent: &[u8], claim: Claim, at: u64) -> Reply {
+        let amz_date = format_amz_date(i64::try_from(at).expect("fits"));
+        let mut headers = vec![
+            ("content-type".to_string(), upload_content_type()),
+            ("host".to_string(), self.host()),
+            ("x-amz-date".to_string(), amz_date.clone()),
+        ];
+        let claimed = match claim {
+            Claim::None => None,
+            Claim::OfSigned => Some(sigv4::payload_hash(signed)),
+            Claim::Value(value) => Some(value.to_string()),
+        };
+        let mut sent_headers = vec![
+            ("Content-Type", upload_content_type()),
+            ("X-Amz-Date", amz_date.clone()),
+        ];
+        if let Some(claimed) = &claimed {
+            headers.push(("x-amz-content-sha256".to_string(), claimed.clone()));
+            sent_headers.push(("X-Amz-Content-Sha256", claimed.clone()));
+        }
+        let hash = claimed.unwrap_or_else(|| sigv4::payload_hash(signed));
+        let authorization = self.v4_authorization(&headers, &hash, &amz_date);
+        sent_headers.push(("Authorization", authorization));
+        call("POST", &self.server.url("/"), &sent_headers, Some(sent))
     }
 
     /// An uploaded and registered image; its `ami-` id.
@@ -732,6 +796,115 @@ fn ec2_users_see_only_their_own() {
     alice
         .post(&[("Action", "DescribeAddresses")])
         .assert_ok("DescribeAddressesResponse");
+}
+
+/// An image's bytes: not all alike, so a misplaced chunk shows; larger
+/// than a chunk of the body.
+fn image_bytes(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8 ^ seed).collect()
+}
+
+/// The UploadImage text fields a SigV4 client sends (no SigV2 fields).
+fn v4_upload_fields() -> Vec<(String, String)> {
+    vec![
+        ("Action".to_string(), "UploadImage".to_string()),
+        ("Version".to_string(), "2016-11-15".to_string()),
+    ]
+}
+
+#[test]
+fn ec2_sigv4_streamed_upload_with_and_without_content_hash() {
+    let server = Server::shared();
+    let alice = Client::new(server, "ec2s");
+    let mut ids = Vec::new();
+    for (claim, seed) in [(Claim::OfSigned, 1), (Claim::None, 2)] {
+        let body = upload_body(&v4_upload_fields(), &image_bytes(300_000, seed));
+        let up = alice.upload_v4(&body, &body, claim, now());
+        up.assert_ok("RegisterImageResponse");
+        let id = up.text("imageId").expect("imageId");
+        alice
+            .v4_post(
+                &[("Action", "RegisterImage"), ("ImageLocation", &id)],
+                now(),
+            )
+            .assert_ok("RegisterImageResponse");
+        ids.push(id);
+    }
+    let r = alice.v4_post(&[("Action", "DescribeImages"), ("Owner.1", "self")], now());
+    r.assert_ok("DescribeImagesResponse");
+    let mut listed = r.texts("imageId");
+    listed.sort();
+    ids.sort();
+    assert_eq!(listed, ids, "{}", r.body);
+}
+
+#[test]
+fn ec2_sigv4_streamed_upload_refusals_leave_nothing() {
+    // A server of its own, so that its image directory holds only what
+    // this test uploads.
+    let server = Server::start();
+    let alice = Client::new(&server, "ec2t");
+    // Version 2008-12-01 lists the caller's images whether registered or
+    // not: an upload wrongly kept would show.
+    let listed = || {
+        let r = alice.post(&[("Action", "DescribeImages"), ("Version", "2008-12-01")]);
+        r.assert_ok("DescribeImagesResponse");
+        r.texts("imageId")
+    };
+    let before = (image_files(&server), listed());
+    assert!(before.1.is_empty(), "{:?}", before.1);
+
+    let signed = upload_body(&v4_upload_fields(), &image_bytes(300_000, 3));
+    let sent = upload_body(&v4_upload_fields(), &image_bytes(300_000, 4));
+    assert_eq!(signed.len(), sent.len());
+    let other_hash = sigv4::payload_hash(b"not the body");
+    let refusals: [(&str, Reply); 5] = [
+        (
+            "tampered, no claimed hash",
+            alice.upload_v4(&signed, &sent, Claim::None, now()),
+        ),
+        (
+            "tampered, the signed body's hash claimed",
+            alice.upload_v4(&signed, &sent, Claim::OfSigned, now()),
+        ),
+        (
+            "a wrong claimed hash",
+            alice.upload_v4(&signed, &signed, Claim::Value(&other_hash), now()),
+        ),
+        (
+            "UNSIGNED-PAYLOAD",
+            alice.upload_v4(&signed, &signed, Claim::Value("UNSIGNED-PAYLOAD"), now()),
+        ),
+        (
+            "a wrong secret",
+            Client {
+                server: &server,
+                user: alice.user.clone(),
+                secret: sha1_hex("wrong"),
+            }
+            .upload_v4(&signed, &signed, Claim::None, now()),
+        ),
+    ];
+    for (what, reply) in &refusals {
+        eprintln!("{what}");
+        reply.assert_error(401, "AuthFailure");
+    }
+    assert!(
+        refusals[3].1.body.contains("UNSIGNED-PAYLOAD"),
+        "{}",
+        refusals[3].1.body
+    );
+    // Refused before the body is read: a stale request.
+    alice
+        .upload_v4(&signed, &signed, Claim::None, now() - 3600)
+        .assert_error(400, "RequestExpired");
+
+    assert_eq!((image_files(&server), listed()), before);
+    // The same body, signed as sent, goes in.
+    alice
+        .upload_v4(&sent, &sent, Claim::None, now())
+        .assert_ok("RegisterImageResponse");
+    assert_eq!(listed().len(), 1);
 }
 
 #[test]

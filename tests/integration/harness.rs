@@ -302,3 +302,17 @@ pub fn any_status(result: Result<ureq::Response, ureq::Error>, what: &str) -> ur
         Err(e) => panic!("{what}: {e}"),
     }
 }
+
+/// The names of the files in a server's image directory, sorted (none if
+/// it does not exist yet).
+pub fn image_files(server: &Server) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(server.data_dir().join("images"))
+        .map(|entries| {
+            entries
+                .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}

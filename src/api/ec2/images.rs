@@ -11,7 +11,9 @@
 //!
 //! May use: `crate::api::common`, `crate::core`, `super`.
 
+use actix_web::web::Bytes;
 use actix_web::HttpResponse;
+use futures_util::Stream;
 use rand::Rng;
 
 use super::error::Ec2Error;
@@ -35,20 +37,22 @@ fn is_ami(image: &Image) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("yes"))
 }
 
-/// `UploadImage`: the `file` part becomes a new private OS image of the
-/// caller's, named `ec2-<random hex>`, answered as RegisterImage is.
+/// `UploadImage`: the `file` part, `file_name` as the client gave it and
+/// its content as `chunks`, becomes a new private OS image of the
+/// caller's, named `ec2-<random hex>`, answered as RegisterImage is. The
+/// image is committed only if `chunks` ends without an error; an error
+/// (a broken body, a failed signature check at the end) leaves nothing.
 pub(super) async fn upload(
     ctx: &Ctx<'_>,
-    _params: &Params,
-    file: multer::Field<'static>,
+    file_name: Option<&str>,
+    chunks: impl Stream<Item = Result<Bytes, Ec2Error>> + Unpin,
 ) -> Result<HttpResponse, Ec2Error> {
     let limit = ctx.state.upload_limit;
     let suffix: u64 = rand::thread_rng().gen();
     let mut new = NewImage::named(format!("ec2-{suffix:016x}"));
     // The client's local path (econe-upload sends it): its last
     // component is a better description than nothing.
-    if let Some(name) = file
-        .file_name()
+    if let Some(name) = file_name
         .and_then(|f| f.rsplit(['/', '\\']).next())
         .filter(|f| !f.trim().is_empty() && !f.chars().any(char::is_control))
     {
@@ -58,9 +62,9 @@ pub(super) async fn upload(
         core.images().begin_upload(caller, new, limit)
     })
     .await?;
-    let image = stream_upload(handle, file).await.map_err(|e| match e {
+    let image = stream_upload(handle, chunks).await.map_err(|e| match e {
         UploadError::Core(e) => Ec2Error::Core(e),
-        UploadError::Body(e) => form_error(e, limit),
+        UploadError::Body(e) => e,
     })?;
     Ok(ctx.reply(&ImageIdResponse { image_id: image.id }))
 }

@@ -9,10 +9,11 @@
 //! parameters, one core call, render its typed document (`xml.rs`).
 //! Every failure is an EC2 error document (`error.rs`).
 //!
-//! Files: `mod.rs` (routes, body reading, authentication), `router.rs`
-//! (dispatch), `action.rs`, `params.rs`, `ids.rs`, `error.rs`, `xml.rs`,
-//! and one file per action group: `images.rs`, `instances.rs`,
-//! `keypairs.rs`, `tags.rs`, `regions.rs`.
+//! Files: `mod.rs` (routes, body reading, authentication),
+//! `multipart.rs` (multipart bodies: UploadImage's stream, SigV4's check
+//! of a streamed body), `router.rs` (dispatch), `action.rs`, `params.rs`,
+//! `ids.rs`, `error.rs`, `xml.rs`, and one file per action group:
+//! `images.rs`, `instances.rs`, `keypairs.rs`, `tags.rs`, `regions.rs`.
 //!
 //! The body is read by hand from the raw payload — no actix extractor
 //! (`Form`, `Query`, `Bytes`) is used — so no actix extractor error, which
@@ -27,6 +28,7 @@ mod ids;
 mod images;
 mod instances;
 mod keypairs;
+mod multipart;
 mod params;
 mod regions;
 mod router;
@@ -43,16 +45,13 @@ use std::time::SystemTime;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
-use multer::{Constraints, Multipart, SizeLimit};
 
-use crate::api::common::{sendable_body, AppState, RequestId};
-use crate::auth::ec2::{authenticate, Policy, SignedRequest};
+use crate::api::common::{AppState, RequestId};
+use crate::auth::ec2::{authenticate, Deferred, Policy, SignedRequest};
+use crate::auth::sigv4;
 use crate::core::Caller;
 use params::{decode_form, Params};
 use xml::{Document, Namespace};
-
-/// Largest text field of a multipart body (the upload's parameters).
-const TEXT_FIELD_LIMIT: u64 = 16 * 1024;
 
 /// Registers the front on `prefix` (`/` by default), with and without a
 /// trailing slash. Only that path: `/v1`, `/ui` and the OCCI pools are
@@ -132,7 +131,7 @@ async fn serve(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if let Ok(boundary) = multer::parse_boundary(content_type) {
-        return serve_multipart(req, body, state, id, query, &headers, boundary).await;
+        return multipart::serve(req, body, state, id, query, &headers, boundary).await;
     }
     let raw = read_body(req, body, state.body_limit).await?;
     let form = if is_form(content_type) {
@@ -152,83 +151,26 @@ async fn serve(
         params: params.pairs(),
         body: Some(&raw),
     };
-    let ctx = context(req, state, id, &signed, &params)?;
+    let (ctx, deferred) = context(req, state, id, &signed, &params)?;
+    // A body read whole was hashed for the signature already; should a
+    // check still be pending, the body is at hand to finish it.
+    if let Some(deferred) = deferred {
+        deferred.finish(&sigv4::payload_hash(&raw))?;
+    }
     router::dispatch(&ctx, action, &params).await
 }
 
-/// A multipart body (econe-upload's UploadImage, §6.1): its text fields
-/// are read up to the `file` part, merged with the query, and
-/// authenticated (SigV1/V2 sign the text fields, never the file); only then
-/// is the file streamed into the repository.
-async fn serve_multipart(
-    req: &HttpRequest,
-    body: web::Payload,
-    state: &AppState,
-    id: &RequestId,
-    query: Vec<(String, String)>,
-    headers: &[(String, String)],
-    boundary: String,
-) -> Result<HttpResponse, Ec2Error> {
-    let limit = state.upload_limit;
-    let constraints = Constraints::new().size_limit(
-        SizeLimit::new()
-            .per_field(TEXT_FIELD_LIMIT)
-            .for_field("file", limit),
-    );
-    let mut form = Multipart::with_constraints(sendable_body(body), boundary, constraints);
-    let mut fields = Vec::new();
-    let mut file = None;
-    while let Some(field) = form
-        .next_field()
-        .await
-        .map_err(|e| images::form_error(e, limit))?
-    {
-        match field.name().map(str::to_string) {
-            Some(name) if name == "file" => {
-                file = Some(field);
-                break;
-            }
-            Some(name) => {
-                let text = field
-                    .text()
-                    .await
-                    .map_err(|e| images::form_error(e, limit))?;
-                fields.push((name, text));
-            }
-            None => {
-                let mut field = field;
-                while let Some(chunk) = field.next().await {
-                    chunk.map_err(|e| images::form_error(e, limit))?;
-                }
-            }
-        }
-    }
-    let params = Params::merge(query.clone(), fields);
-    let action = Action::from_params(&params)?;
-    let signed = SignedRequest {
-        method: req.method().as_str(),
-        path: req.path(),
-        headers,
-        query: &query,
-        params: params.pairs(),
-        body: None,
-    };
-    let ctx = context(req, state, id, &signed, &params)?;
-    match (action, file) {
-        (Action::UploadImage, Some(file)) => images::upload(&ctx, &params, file).await,
-        // A file part sent with another action is not read.
-        (action, _) => router::dispatch(&ctx, action, &params).await,
-    }
-}
-
-/// Authenticates the request and builds the handler's context.
+/// Authenticates the request and builds the handler's context. For a
+/// SigV4 request whose body is streamed, the check is finished only with
+/// the body's hash ([`Deferred`]): nothing the body brings may be kept
+/// before that.
 fn context<'a>(
     req: &HttpRequest,
     state: &'a AppState,
     id: &RequestId,
     signed: &SignedRequest<'_>,
     params: &Params,
-) -> Result<Ctx<'a>, Ec2Error> {
+) -> Result<(Ctx<'a>, Option<Deferred>), Ec2Error> {
     let public_hosts: Vec<String> = state
         .public_url
         .as_deref()
@@ -239,7 +181,7 @@ fn context<'a>(
         skew: state.ec2.signature_skew,
         public_hosts,
     };
-    let caller = authenticate(&state.core, signed, &policy, SystemTime::now())?;
+    let (caller, deferred) = authenticate(&state.core, signed, &policy, SystemTime::now())?;
     let endpoint = match &state.public_url {
         Some(url) => format!("{}{}", url.trim_end_matches('/'), req.path()),
         None => {
@@ -247,13 +189,14 @@ fn context<'a>(
             format!("{}://{}{}", info.scheme(), info.host(), req.path())
         }
     };
-    Ok(Ctx {
+    let ctx = Ctx {
         state,
         caller,
         ns: Namespace::for_version(params.get("Version")),
         request_id: id.clone(),
         endpoint,
-    })
+    };
+    Ok((ctx, deferred))
 }
 
 /// `https://cloud.example.org:8443/x` → `cloud.example.org:8443`.
