@@ -1,9 +1,10 @@
 """libcloud's EC2 driver, unmodified, against cloudgate's EC2 front
-(spec/EC2.md section 9.3): list_images, list_nodes, create_node,
-reboot_node, destroy_node, with signature version 2 (GET, HmacSHA256, host
-with port) or 4 (GET, every parameter in the query string, libcloud's own
-signed headers). Run by tests/integration/ec2_clients.rs with the
-virtualenv that .ci/setup creates.
+(spec/EC2.md section 9.3): list_images, list_nodes, list_locations,
+create_node in a listed location, reboot_node, destroy_node, with signature
+version 2 (GET, HmacSHA256, host with port) or 4 (GET, every parameter in
+the query string, libcloud's own signed headers). Run by
+tests/integration/ec2_clients.rs with the virtualenv that .ci/setup
+creates.
 
 Usage: ec2_libcloud.py SIGNATURE_VERSION   (2 or 4)
 Environment: CLOUDGATE_URL (http://host:port), EC2_USER, EC2_SECRET (the
@@ -63,19 +64,25 @@ def main():
     step("list_images")
 
     assert d.list_nodes() == [], d.list_nodes()
+    # libcloud asks for the zones of its own region (region-name=us-east-1)
+    # and create_node refuses a zone of another region: cloudgate answers
+    # its one zone in the region the client names.
     locations = d.list_locations()
     assert [l.availability_zone.name for l in locations] == ["default"], locations
+    zone = locations[0].availability_zone
+    assert zone.region_name == d.region_name == "us-east-1", zone
+    assert zone.zone_state == "available", zone
     step("list_nodes (empty), list_locations")
 
     size = next(s for s in d.list_sizes() if s.id == "t2.micro")
-    # No location: libcloud refuses a zone whose region is not the one it
-    # was built for (us-east-1), and cloudgate's one region is "opennebula".
-    node = d.create_node(name="lc-node", image=image, size=size)
+    node = d.create_node(name="lc-node", image=image, size=size, location=locations[0])
     assert node.state == NodeState.PENDING, node
+    assert node.extra["availability"] == "default", node.extra
     node = wait_for(d, node.id, NodeState.RUNNING)
     assert node.name == "lc-node" and node.extra["tags"].get("Name") == "lc-node", node.extra
     assert node.extra["instance_type"] == "t2.micro", node.extra
-    step(f"create_node {node.id}, running")
+    assert node.extra["availability"] == "default", node.extra
+    step(f"create_node {node.id} in location {locations[0].name}, running")
 
     assert d.reboot_node(node)
     step("reboot_node")

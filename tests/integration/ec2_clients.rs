@@ -1,6 +1,7 @@
 //! Real EC2 clients, unmodified, against the real server (STYLE.md §4,
 //! spec/EC2.md §9): boto3 with SigV4 and SigV2, the aws CLI, and
-//! libcloud's EC2 driver with signature versions 2 and 4, each running
+//! libcloud's EC2 driver with signature versions 2 and 4 (including
+//! `create_node` in a location from `list_locations`), each running
 //! its script under `tests/clients/` with a user and an image of its own.
 //!
 //! The clients come from the virtualenv `.ci/setup` creates (`.venv`). A

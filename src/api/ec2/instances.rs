@@ -237,6 +237,9 @@ fn parse_launch(ctx: &Ctx<'_>, params: &Params) -> Result<Launch, Ec2Error> {
         .ok_or_else(|| {
             Ec2Error::invalid_value(format!("Invalid value '{type_name}' for InstanceType"))
         })?;
+    // Only the one zone, `default`: what DescribeAvailabilityZones lists,
+    // in whichever region the client names (regions.rs), so libcloud's
+    // `create_node(location=…)` sends it too.
     if let Some(zone) = params
         .get("Placement.AvailabilityZone")
         .filter(|z| !z.is_empty())
