@@ -68,6 +68,9 @@ impl SqliteStore {
         )
         .map_err(db_error)?;
         migrations::apply(&mut conn)?;
+        // Room for every statement the pools write with (about 30), so the
+        // cache never evicts one that the next transaction needs.
+        conn.set_prepared_statement_cache_capacity(64);
         Ok(SqliteStore {
             conn: Mutex::new(conn),
         })
@@ -139,11 +142,8 @@ impl Tx for SqlTx<'_> {
         let name = pool_name(pool);
         let last: Option<i64> = self
             .tx
-            .query_row(
-                "SELECT last_id FROM pool_control WHERE pool = ?1",
-                [name],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT last_id FROM pool_control WHERE pool = ?1")
+            .and_then(|mut stmt| stmt.query_row([name], |row| row.get(0)))
             .map(Some)
             .or_else(|e| match e {
                 rusqlite::Error::QueryReturnedNoRows => Ok(None),
@@ -151,13 +151,13 @@ impl Tx for SqlTx<'_> {
             })
             .map_err(db_error)?;
         let next = last.map_or(0, |l| l + 1);
-        self.tx
-            .execute(
-                "INSERT INTO pool_control (pool, last_id) VALUES (?1, ?2)
-                 ON CONFLICT(pool) DO UPDATE SET last_id = excluded.last_id",
-                rusqlite::params![name, next],
-            )
-            .map_err(db_error)?;
+        execute(
+            self.tx,
+            "INSERT INTO pool_control (pool, last_id) VALUES (?1, ?2)
+             ON CONFLICT(pool) DO UPDATE SET last_id = excluded.last_id",
+            rusqlite::params![name, next],
+        )
+        .map_err(db_error)?;
         u64::try_from(next).map_err(|_| Error::Internal(format!("negative id in {name}")))
     }
 
@@ -269,18 +269,27 @@ fn execute_or_conflict(
     params: impl rusqlite::Params,
     conflict: impl FnOnce() -> String,
 ) -> Result<()> {
-    conn.execute(sql, params)
-        .map_err(|e| match constraint(&e) {
-            Some(_) => Error::Conflict(conflict()),
-            None => db_error(e),
-        })?;
+    execute(conn, sql, params).map_err(|e| match constraint(&e) {
+        Some(_) => Error::Conflict(conflict()),
+        None => db_error(e),
+    })?;
     Ok(())
+}
+
+/// Runs one statement through the connection's statement cache, so the
+/// statements of every transaction are parsed once, not each time.
+fn execute(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
 }
 
 /// Deletes the row `id` of `table` (a table name of ours, never input).
 fn delete_by_id(conn: &Connection, table: &str, id: u64) -> Result<()> {
-    conn.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [sql_id(id)?])
-        .map_err(db_error)?;
+    execute(
+        conn,
+        &format!("DELETE FROM {table} WHERE id = ?1"),
+        [sql_id(id)?],
+    )
+    .map_err(db_error)?;
     Ok(())
 }
 

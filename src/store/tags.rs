@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection};
 
-use super::{db_error, sql_id};
+use super::{db_error, execute, sql_id};
 use crate::core::tag::{Tag, Taggable};
 use crate::core::{Error, Result};
 
@@ -33,7 +33,8 @@ pub(super) fn load(conn: &Connection) -> Result<Vec<Tag>> {
 }
 
 pub(super) fn put(conn: &Connection, tag: &Tag) -> Result<()> {
-    conn.execute(
+    execute(
+        conn,
         "INSERT INTO tags (kind, resource_id, key, value) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(kind, resource_id, key) DO UPDATE SET value = excluded.value",
         params![
@@ -48,7 +49,8 @@ pub(super) fn put(conn: &Connection, tag: &Tag) -> Result<()> {
 }
 
 pub(super) fn delete(conn: &Connection, target: Taggable, key: &str) -> Result<()> {
-    conn.execute(
+    execute(
+        conn,
         "DELETE FROM tags WHERE kind = ?1 AND resource_id = ?2 AND key = ?3",
         params![target.kind_name(), sql_id(target.id())?, key],
     )

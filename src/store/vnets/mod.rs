@@ -17,7 +17,7 @@ use std::net::Ipv4Addr;
 use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 
-use super::{constraint, db_error, delete_by_id, sql_id};
+use super::{constraint, db_error, delete_by_id, execute, sql_id};
 use crate::core::vnet::{Addresses, FixedLease, Lease, Mac, Range, VirtualNetwork, VnetInfo};
 use crate::core::{Error, Result};
 use crate::template::Template;
@@ -186,7 +186,8 @@ pub(super) fn put(conn: &Connection, vnet: &VirtualNetwork) -> Result<()> {
         template: vnet.template.to_string(),
     })
     .map_err(|e| Error::Internal(format!("network {}: {e}", vnet.id)))?;
-    conn.execute(
+    execute(
+        conn,
         "INSERT INTO vnets (id, uid, name, public, body) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT(id) DO UPDATE SET uid = excluded.uid, name = excluded.name,
              public = excluded.public, body = excluded.body",
@@ -214,7 +215,8 @@ pub(super) fn delete(conn: &Connection, id: u64) -> Result<()> {
 }
 
 pub(super) fn put_lease(conn: &Connection, lease: &Lease) -> Result<()> {
-    conn.execute(
+    execute(
+        conn,
         "INSERT INTO leases (vnet_id, ip, mac, vm_id) VALUES (?1, ?2, ?3, ?4)",
         params![
             sql_id(lease.vnet_id)?,
@@ -240,7 +242,8 @@ pub(super) fn put_lease(conn: &Connection, lease: &Lease) -> Result<()> {
 }
 
 pub(super) fn release_lease(conn: &Connection, lease: &Lease) -> Result<()> {
-    conn.execute(
+    execute(
+        conn,
         "DELETE FROM leases WHERE vnet_id = ?1 AND ip = ?2",
         params![sql_id(lease.vnet_id)?, lease.ip.to_string()],
     )
