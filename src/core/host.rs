@@ -24,7 +24,7 @@ use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use serde::{Deserialize, Serialize};
 
 use super::caller::Caller;
-use super::ports::{Pool, Tx};
+use super::ports::{Durability, Pool, Tx};
 use super::settings::{DriverName, Settings};
 use super::signal::Signal;
 use super::writer::{WriteGuard, Writer};
@@ -501,7 +501,7 @@ impl HostPool {
     /// only): INIT.
     pub fn enable(&self, caller: &Caller, key: &str) -> Result<Host> {
         require_admin(caller, "enable", key)?;
-        let host = self.update(key, |h| {
+        let host = self.update(key, Durability::Durable, |h| {
             h.enable();
             Ok(())
         })?;
@@ -513,7 +513,7 @@ impl HostPool {
     /// only): DISABLED. Its VMs keep running.
     pub fn disable(&self, caller: &Caller, key: &str) -> Result<Host> {
         require_admin(caller, "disable", key)?;
-        self.update(key, |h| {
+        self.update(key, Durability::Durable, |h| {
             h.disable();
             Ok(())
         })
@@ -540,13 +540,17 @@ impl HostPool {
     /// The monitor sent `MONITOR` to this host: MONITORING. Refused
     /// (`InvalidState`) for a disabled host.
     pub fn set_monitoring(&self, id: u64) -> Result<Host> {
-        self.update(&id.to_string(), Host::start_monitoring)
+        self.update(
+            &id.to_string(),
+            Durability::Background,
+            Host::start_monitoring,
+        )
     }
 
     /// The monitor gave up waiting for a reply: MONITORING → INIT (other
     /// states are left alone).
     pub fn reset_monitoring(&self, id: u64) -> Result<Host> {
-        self.update(&id.to_string(), |h| {
+        self.update(&id.to_string(), Durability::Background, |h| {
             h.lose_monitoring();
             Ok(())
         })
@@ -554,7 +558,7 @@ impl HostPool {
 
     /// `MONITOR SUCCESS` at `time` (Unix seconds): see [`Host::monitored`].
     pub fn record_monitoring(&self, id: u64, payload: &Template, time: u64) -> Result<Host> {
-        self.update(&id.to_string(), |h| {
+        self.update(&id.to_string(), Durability::Background, |h| {
             h.monitored(payload, time);
             Ok(())
         })
@@ -562,7 +566,7 @@ impl HostPool {
 
     /// `MONITOR FAILURE` at `time`: see [`Host::failed`].
     pub fn record_failure(&self, id: u64, message: &str, time: u64) -> Result<Host> {
-        self.update(&id.to_string(), |h| {
+        self.update(&id.to_string(), Durability::Background, |h| {
             h.failed(message, time);
             Ok(())
         })
@@ -715,14 +719,20 @@ impl HostPool {
         Ok(Host::new(0, name, &im, &vmm, &tm))
     }
 
-    /// Changes one host under the writer lock; written only if it changed.
-    fn update(&self, key: &str, change: impl FnOnce(&mut Host) -> Result<()>) -> Result<Host> {
+    /// Changes one host under the writer lock; written only if it changed,
+    /// as `durability` says (the monitor's own changes are background).
+    fn update(
+        &self,
+        key: &str,
+        durability: Durability,
+        change: impl FnOnce(&mut Host) -> Result<()>,
+    ) -> Result<Host> {
         let guard = self.writer.lock()?;
         let before = self.find(key)?;
         let mut host = before.clone();
         change(&mut host)?;
         if host != before {
-            guard.commit(|tx| tx.put_host(&host))?;
+            guard.commit_with(durability, |tx| tx.put_host(&host))?;
             self.write_map()?.insert(host.id, host.clone());
         }
         Ok(host)

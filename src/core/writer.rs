@@ -2,12 +2,14 @@
 //! touches, runs under one writer lock: it plans against the in-memory
 //! pools, writes the change to the store in one transaction, and only after
 //! the commit applies it to memory. Readers never see a change that is not
-//! durable, and a change spanning pools (a VM, its leases, its host's
-//! capacity) is all-or-nothing.
+//! committed, a change anyone is told about is on disk first, and a change
+//! spanning pools (a VM, its leases, its host's capacity) is
+//! all-or-nothing. The core's own follow-up transitions commit without
+//! waiting for the disk ([`Durability::Background`]).
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::ports::{self, Store, Tx};
+use super::ports::{self, Durability, Store, Tx};
 use super::{Error, Result};
 
 /// The store plus the lock that serialises writers; shared by every pool.
@@ -54,7 +56,16 @@ impl WriteGuard<'_> {
     /// Runs `work` in one durable transaction. Apply the change to memory
     /// after this returns `Ok`, while still holding the guard.
     pub fn commit<T>(&self, work: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
-        ports::write(self.writer.store.as_ref(), work)
+        self.commit_with(Durability::Durable, work)
+    }
+
+    /// [`commit`](Self::commit) with the given durability.
+    pub fn commit_with<T>(
+        &self,
+        durability: Durability,
+        work: impl FnOnce(&mut dyn Tx) -> Result<T>,
+    ) -> Result<T> {
+        ports::write_with(self.writer.store.as_ref(), durability, work)
     }
 
     /// Whether this guard holds `writer`'s lock: pools that plan under a

@@ -1,9 +1,12 @@
 //! SQLite storage: the schema with its versioned migrations, and the
 //! implementation of [`crate::core::ports::Store`].
 //!
-//! May use: `crate::core`. Every write is one transaction committed with
-//! `synchronous=FULL` in WAL mode, so a change the caller was told about
-//! survives a `kill -9` or a power cut.
+//! May use: `crate::core`. Every write is one transaction in WAL mode. A
+//! durable one commits with `synchronous=FULL`, so a change the caller was
+//! told about survives a `kill -9` or a power cut; a background one with
+//! `synchronous=NORMAL`, which survives a `kill -9` and reaches the disk
+//! with the next durable commit or checkpoint (the WAL is appended in
+//! order, so a durable commit carries every earlier one with it).
 
 #[cfg(test)]
 mod client_tokens;
@@ -17,6 +20,7 @@ mod vms;
 mod vnets;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
@@ -24,7 +28,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use crate::core::host::Host;
 use crate::core::image::Image;
 use crate::core::keypair::KeyPair;
-use crate::core::ports::{Pool, Store, Tx};
+use crate::core::ports::{Durability, Pool, Store, Tx};
 use crate::core::tag::{Tag, Taggable};
 use crate::core::user::User;
 use crate::core::vm::{History, Pending, Vm};
@@ -39,6 +43,9 @@ pub struct SqliteStore {
     /// One connection: SQLite takes one writer at a time anyway, and the
     /// pools answer reads from memory.
     conn: Mutex<Connection>,
+    /// Whether the connection commits with `synchronous=NORMAL` now;
+    /// changed only while holding `conn`.
+    background: AtomicBool,
 }
 
 impl SqliteStore {
@@ -73,7 +80,21 @@ impl SqliteStore {
         conn.set_prepared_statement_cache_capacity(64);
         Ok(SqliteStore {
             conn: Mutex::new(conn),
+            background: AtomicBool::new(false),
         })
+    }
+
+    /// Sets how the next commit on `conn` (whose lock the caller holds)
+    /// reaches the disk; a statement only when it changes.
+    fn set_durability(&self, conn: &Connection, durability: Durability) -> Result<()> {
+        let background = durability == Durability::Background;
+        if self.background.load(Ordering::Relaxed) != background {
+            let mode = if background { "NORMAL" } else { "FULL" };
+            conn.pragma_update(None, "synchronous", mode)
+                .map_err(db_error)?;
+            self.background.store(background, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     /// The schema version now in the database.
@@ -89,8 +110,13 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
-    fn write_dyn(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
+    fn write_dyn(
+        &self,
+        durability: Durability,
+        work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>,
+    ) -> Result<()> {
         let mut conn = self.lock()?;
+        self.set_durability(&conn, durability)?;
         // IMMEDIATE takes the write lock at once, so a transaction never
         // fails half-way for want of it.
         let tx = conn

@@ -53,6 +53,46 @@ fn duplicate_name_is_a_conflict() {
     assert!(matches!(err, Error::Conflict(_)), "{err:?}");
 }
 
+/// `PRAGMA synchronous` now: 1 NORMAL, 2 FULL.
+fn synchronous(store: &SqliteStore) -> i64 {
+    store
+        .lock()
+        .expect("lock")
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .expect("pragma")
+}
+
+#[test]
+fn each_commit_syncs_as_its_durability_says_and_both_kinds_persist() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(DB_FILE);
+    {
+        let store = SqliteStore::open(&path).expect("open");
+        assert_eq!(synchronous(&store), 2, "FULL from the start");
+        ports::write_with(&store, Durability::Background, |tx| {
+            tx.put_user(&user(0, "alice"))
+        })
+        .expect("background write");
+        assert_eq!(synchronous(&store), 1, "a background commit is NORMAL");
+        ports::write(&store, |tx| tx.put_user(&user(1, "bob"))).expect("durable write");
+        assert_eq!(synchronous(&store), 2, "a durable commit is FULL again");
+        ports::write_with(&store, Durability::Background, |tx| {
+            tx.put_user(&user(2, "carol"))
+        })
+        .expect("background write");
+    }
+    // A background commit is in the WAL like any other: a process that
+    // ends (or is killed) after it loses nothing.
+    let store = SqliteStore::open(&path).expect("reopen");
+    let names: Vec<String> = store
+        .load_users()
+        .expect("load")
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
+    assert_eq!(names, ["alice", "bob", "carol"]);
+}
+
 #[test]
 fn committed_changes_survive_reopening_the_file() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -10,4 +10,4 @@ pub use drivers::{
     MonitorRequest, PollAnswer, PollState, RestoreRequest, SaveRequest, ScriptEnv, TmAction,
     TransferRequest, VmmTarget,
 };
-pub use store::{write, Pool, Store, Tx};
+pub use store::{write, write_with, Durability, Pool, Store, Tx};

@@ -10,6 +10,23 @@ use crate::core::vm::{History, Pending, Vm};
 use crate::core::vnet::{Lease, VirtualNetwork, VnetInfo};
 use crate::core::Result;
 
+/// When a committed transaction is on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Before the commit returns: every change someone is told about (an
+    /// API answer, a CLI message) and everything at start-up.
+    Durable,
+    /// With the next durable commit or checkpoint: the core's own
+    /// follow-up transitions (driver replies, the scheduler's dispatch,
+    /// monitoring figures), which nobody waits for. They are atomic and
+    /// ordered like the rest, and a killed server keeps them all (they are
+    /// in the operating system's cache); only a power loss can take the
+    /// last ones, and then the server restarts as if it had been stopped
+    /// just before them, which start-up recovery handles (spec/CORE.md
+    /// §8.4). Commits of the API do not wait for the disk behind them.
+    Background,
+}
+
 /// The pools whose ids come from one counter each; ids are never reused,
 /// even after a delete (spec/CORE.md §8.2 `pool_control`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,8 +95,13 @@ pub trait Tx {
 
 /// Durable storage of every pool.
 pub trait Store: Send + Sync {
-    /// Runs `work` in one transaction, committed (durably) before returning.
-    fn write_dyn(&self, work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()>;
+    /// Runs `work` in one transaction, committed before returning and on
+    /// disk as `durability` says.
+    fn write_dyn(
+        &self,
+        durability: Durability,
+        work: &mut dyn FnMut(&mut dyn Tx) -> Result<()>,
+    ) -> Result<()>;
     /// Every user, in id order.
     fn load_users(&self) -> Result<Vec<User>>;
     /// Every image, in id order.
@@ -96,12 +118,21 @@ pub trait Store: Send + Sync {
     fn load_tags(&self) -> Result<Vec<Tag>>;
 }
 
-/// Typed convenience over [`Store::write_dyn`]: runs `work` in one
+/// Typed convenience over [`Store::write_dyn`]: runs `work` in one durable
 /// transaction and returns its value.
 pub fn write<T>(store: &dyn Store, work: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
+    write_with(store, Durability::Durable, work)
+}
+
+/// [`write`] with the given durability.
+pub fn write_with<T>(
+    store: &dyn Store,
+    durability: Durability,
+    work: impl FnOnce(&mut dyn Tx) -> Result<T>,
+) -> Result<T> {
     let mut work = Some(work);
     let mut out = None;
-    store.write_dyn(&mut |tx| {
+    store.write_dyn(durability, &mut |tx| {
         let work = work
             .take()
             .ok_or_else(|| crate::core::Error::Internal("transaction body ran twice".into()))?;

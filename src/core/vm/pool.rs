@@ -45,7 +45,7 @@ use crate::core::context::{OtherVm, VmLookup};
 use crate::core::hooks::{HookManager, VmView};
 use crate::core::host::{Host, HostPool, HostState, ShareChange};
 use crate::core::image::{ImageChanges, ImagePool};
-use crate::core::ports::{PollAnswer, PollState, Pool};
+use crate::core::ports::{Durability, PollAnswer, PollState, Pool};
 use crate::core::sched::runner::Placement;
 use crate::core::sched::PendingVm;
 use crate::core::signal::Signal;
@@ -717,6 +717,18 @@ impl VmPool {
         action: Action,
         host: Option<&str>,
     ) -> Result<Vm> {
+        self.act(caller, id, action, host, Durability::Durable)
+    }
+
+    /// [`action`](Self::action), committed as `durability` says.
+    fn act(
+        &self,
+        caller: &Caller,
+        id: u64,
+        action: Action,
+        host: Option<&str>,
+        durability: Durability,
+    ) -> Result<Vm> {
         let vm = self.get(id)?;
         let forbidden = || Error::Forbidden {
             kind: Kind::Vm,
@@ -751,18 +763,26 @@ impl VmPool {
             }
             input.host = Some(target);
         }
-        self.apply(id, event, input)?;
+        self.apply(id, event, input, durability)?;
         self.get(id)
     }
 
     /// Deploys a pending VM on host `host_id` as oneadmin: the
-    /// scheduler's deploy (spec/CORE.md §6.5).
+    /// scheduler's deploy (spec/CORE.md §6.5), a background commit (no one
+    /// waits for it, and a pending VM is placed again after a power loss).
     pub fn deploy_on(&self, vm_id: u64, host_id: u64) -> Result<Vm> {
         let admin = Caller {
             uid: ADMIN_UID,
             name: "oneadmin".to_string(),
         };
-        self.action(&admin, vm_id, Action::Deploy, Some(&host_id.to_string()))
+        let host = host_id.to_string();
+        self.act(
+            &admin,
+            vm_id,
+            Action::Deploy,
+            Some(&host),
+            Durability::Background,
+        )
     }
 
     /// Records why the scheduler left a pending VM where it is.
@@ -783,7 +803,13 @@ impl VmPool {
     /// the writer lock (so the jobs of two transitions of one VM queue in
     /// commit order). Answers the VM as changed, or `None` when the event
     /// did not count or changed nothing but figures.
-    pub(super) fn apply(&self, id: u64, event: Event, input: Input) -> Result<Option<Vm>> {
+    pub(super) fn apply(
+        &self,
+        id: u64,
+        event: Event,
+        input: Input,
+        durability: Durability,
+    ) -> Result<Option<Vm>> {
         let guard = self.writer.lock()?;
         let vm = self.get(id)?;
         let mut batch = Batch::default();
@@ -792,7 +818,7 @@ impl VmPool {
         if let Some(planned) = planned {
             batch.plans.push(planned);
         }
-        self.write(&guard, batch)?;
+        self.write(&guard, batch, durability)?;
         drop(guard);
         Ok(moved)
     }
@@ -843,7 +869,7 @@ impl VmPool {
                     Err(e) => results[i] = Some(Err(e)),
                 }
             }
-            match self.write(&guard, batch) {
+            match self.write(&guard, batch, Durability::Background) {
                 Ok(()) => in_batch.iter().for_each(|&i| results[i] = Some(Ok(()))),
                 Err(e) => {
                     let message = e.to_string();
@@ -1030,7 +1056,7 @@ impl VmPool {
 
     /// Commits the planned changes of a batch in one transaction, then
     /// applies them to memory, queues their jobs and fires their hooks.
-    fn write(&self, guard: &WriteGuard<'_>, batch: Batch) -> Result<()> {
+    fn write(&self, guard: &WriteGuard<'_>, batch: Batch, durability: Durability) -> Result<()> {
         let Batch {
             plans,
             shares,
@@ -1044,7 +1070,7 @@ impl VmPool {
             self.images.plan_release(&mut images, image)?;
         }
         if plans.iter().any(|p| p.store) || !shares.is_empty() || !leases.is_empty() {
-            guard.commit(|tx| {
+            guard.commit_with(durability, |tx| {
                 for plan in plans.iter().filter(|p| p.store) {
                     let vm = &plan.vm;
                     tx.put_vm(vm)?;
@@ -1361,7 +1387,7 @@ impl VmPool {
                 plans: vec![settled(vm, None)],
                 ..Batch::default()
             };
-            self.write(&guard, batch)?;
+            self.write(&guard, batch, Durability::Background)?;
         }
         Ok(())
     }
@@ -1377,7 +1403,9 @@ impl VmPool {
         if pending.awaited.is_none() {
             vm.pending = None;
         }
-        guard.commit(|tx| tx.set_vm_pending(vm_id, vm.pending.as_ref()))?;
+        guard.commit_with(Durability::Background, |tx| {
+            tx.set_vm_pending(vm_id, vm.pending.as_ref())
+        })?;
         self.write_map()?.insert(vm_id, vm);
         Ok(())
     }
@@ -1391,7 +1419,7 @@ impl VmPool {
                 plans: figures(vm, Some(answer)).into_iter().collect(),
                 ..Batch::default()
             };
-            self.write(&guard, batch)?;
+            self.write(&guard, batch, Durability::Background)?;
         }
         Ok(())
     }

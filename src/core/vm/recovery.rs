@@ -29,7 +29,7 @@ use super::runner::{self, Answer};
 use super::state::{State, Step};
 use crate::core::caller::{Caller, ADMIN_UID};
 use crate::core::hooks::HookManager;
-use crate::core::ports::{Drivers, PollAnswer, PollState};
+use crate::core::ports::{Drivers, Durability, PollAnswer, PollState};
 use crate::core::vnet::{Lease, LeaseRequest, NetworkKey};
 use crate::core::Result;
 
@@ -178,13 +178,16 @@ impl VmPool {
         };
         let mut input = Input::new(Origin::Reply(job.op));
         match decision {
-            Decision::Success => self.apply(job.vm_id, success, input).map(drop),
+            Decision::Success => self
+                .apply(job.vm_id, success, input, Durability::Durable)
+                .map(drop),
             Decision::Failure => {
                 input.error = Some(format!(
                     "{} was interrupted by a restart and the domain is not on the target host",
                     job.step
                 ));
-                self.apply(job.vm_id, failure, input).map(drop)
+                self.apply(job.vm_id, failure, input, Durability::Durable)
+                    .map(drop)
             }
             Decision::Rerun => {
                 let vm = self.get(job.vm_id)?;
