@@ -31,9 +31,10 @@ pub trait Placement: Send + Sync {
     /// meanwhile, the host was deleted) is logged and the VM skipped.
     fn deploy(&self, vm_id: u64, host_id: u64) -> Result<()>;
 
-    /// Records why a pending VM was not placed in this cycle, for `show`.
-    /// A VM that is no longer pending ignores it.
-    fn unplaced(&self, vm_id: u64, reason: String);
+    /// Records why pending VMs were not placed in this cycle, for `show`:
+    /// once per cycle, for all of them (thousands may wait). A VM that is
+    /// no longer pending ignores its reason.
+    fn unplaced(&self, reasons: &[(u64, String)]);
 }
 
 /// Where the scheduler reads the hosts from: a snapshot of the host pool.
@@ -90,7 +91,9 @@ impl Scheduler {
         done.unplaced.sort_by_key(|(id, _)| *id);
         for (vm_id, reason) in &done.unplaced {
             tracing::debug!("scheduler: VM {vm_id} stays pending: {reason}");
-            self.placement.unplaced(*vm_id, reason.clone());
+        }
+        if !done.unplaced.is_empty() {
+            self.placement.unplaced(&done.unplaced);
         }
         Ok(done)
     }
@@ -162,8 +165,11 @@ mod tests {
             Ok(())
         }
 
-        fn unplaced(&self, vm_id: u64, reason: String) {
-            self.reasons.lock().expect("lock").push((vm_id, reason));
+        fn unplaced(&self, reasons: &[(u64, String)]) {
+            self.reasons
+                .lock()
+                .expect("lock")
+                .extend(reasons.iter().cloned());
         }
     }
 

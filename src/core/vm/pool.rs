@@ -785,12 +785,17 @@ impl VmPool {
         )
     }
 
-    /// Records why the scheduler left a pending VM where it is.
-    pub fn set_unplaced(&self, vm_id: u64, reason: Option<String>) {
+    /// Records why the scheduler left pending VMs where they are: one
+    /// write lock for the whole cycle, and a reason copied only when it
+    /// changed (readers wait on that lock, and thousands of VMs may wait
+    /// for a host, each cycle again).
+    pub fn set_unplaced(&self, reasons: &[(u64, String)]) {
         if let Ok(mut vms) = self.write_map() {
-            if let Some(vm) = vms.get_mut(&vm_id) {
-                if vm.state == State::Pending {
-                    vm.unplaced = reason;
+            for (vm_id, reason) in reasons {
+                if let Some(vm) = vms.get_mut(vm_id) {
+                    if vm.state == State::Pending && vm.unplaced.as_ref() != Some(reason) {
+                        vm.unplaced = Some(reason.clone());
+                    }
                 }
             }
         }
@@ -1542,8 +1547,8 @@ impl Placement for VmPool {
         self.deploy_on(vm_id, host_id).map(drop)
     }
 
-    fn unplaced(&self, vm_id: u64, reason: String) {
-        self.set_unplaced(vm_id, Some(reason));
+    fn unplaced(&self, reasons: &[(u64, String)]) {
+        self.set_unplaced(reasons);
     }
 }
 
