@@ -3,9 +3,14 @@
 side in one run. Run through benches/run-ec2-vs-moto.sh (a python with boto3
 and moto[server]).
 
-For each server (cloudgate release build on a temp data dir; `moto_server`
-on a free 127.0.0.1 port):
-  1. RunInstances sequential through boto3 (BENCH_SEQ calls, bounded);
+Both servers run side by side (cloudgate release build on a temp data
+dir; `moto_server` on a free 127.0.0.1 port):
+  1. RunInstances sequential through boto3: BENCH_SEQ calls each, in
+     BENCH_ROUNDS rounds that alternate between the servers, so both see
+     the same machine (a shared 2-core VM's speed drifts by tens of per
+     cent within minutes); the ratio is given overall and as the median of
+     the rounds' ratios.
+Then for each server:
   2. RunInstances from 32 concurrent boto3 clients (threads; BENCH_CONC
      calls), then topped up (untimed) to 1,000 instances;
   3. the memory (VmRSS) of the server with 1,000 instances;
@@ -27,6 +32,7 @@ import hmac
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,6 +49,7 @@ import benchlib  # noqa: E402
 from benchlib import fmt_wrk, mib, proc_status, wrk  # noqa: E402
 
 SEQ = int(os.environ.get("BENCH_SEQ", "200"))
+ROUNDS = max(1, int(os.environ.get("BENCH_ROUNDS", "5")))
 CONC = int(os.environ.get("BENCH_CONC", "640"))
 TOTAL = 1000
 DESCRIBE_BY_ID = int(os.environ.get("BENCH_DESCRIBE_BY_ID", "300"))
@@ -74,6 +81,7 @@ class Target:
         self.access, self.secret, self.moto = access, secret, moto
         self.hostport = urllib.parse.urlparse(url).netloc
         self.ami = None
+        self.ids = []
         self.results = {}
 
     def client(self):
@@ -141,19 +149,41 @@ def timed(count, fn):
     return done, time.time() - start
 
 
+def run_sequential(targets):
+    """RunInstances one after the other through boto3, in rounds that
+    alternate between the targets (each round's order reversed from the
+    last), into each target's results: overall rate and per-round rates."""
+    calls = {}
+    for t in targets:
+        ec2 = t.client()
+
+        def one(_, ec2=ec2, t=t):
+            r = ec2.run_instances(ImageId=t.ami, MinCount=1, MaxCount=1,
+                                  InstanceType="m1.small")
+            t.ids.extend(i["InstanceId"] for i in r["Instances"])
+
+        one(0)  # warm-up: connection, endpoint resolution
+        calls[t.name] = one
+        t.results["run_rounds"] = []
+    per_round = max(1, SEQ // ROUNDS)
+    for r in range(ROUNDS):
+        for t in (targets if r % 2 == 0 else targets[::-1]):
+            n, secs = timed(per_round, calls[t.name])
+            t.results["run_rounds"].append(n / secs)
+    for t in targets:
+        rates = t.results["run_rounds"]
+        # Every round makes the same number of calls (unless one ran out
+        # of its time budget): the overall rate is their harmonic mean.
+        t.results["run_seq"] = len(rates) / sum(1 / x for x in rates)
+        print(f"  [{t.name}] RunInstances sequential (boto3): {ROUNDS} rounds of {per_round} "
+              f"calls, {t.results['run_seq']:.1f} calls/s "
+              f"({1000 / t.results['run_seq']:.2f} ms/call); rounds: "
+              + ", ".join(f"{x:.0f}" for x in rates))
+
+
 def run_instances(t):
     ec2 = t.client()
-    ids = []
-
-    def one(_):
-        r = ec2.run_instances(ImageId=t.ami, MinCount=1, MaxCount=1, InstanceType="m1.small")
-        ids.extend(i["InstanceId"] for i in r["Instances"])
-
-    one(0)  # warm-up: connection, endpoint resolution
-    n, secs = timed(SEQ, one)
-    t.results["run_seq"] = n / secs
-    print(f"  [{t.name}] RunInstances sequential (boto3): {n} calls in {secs:.1f} s, "
-          f"{n / secs:.1f} calls/s, {1000 * secs / n:.2f} ms/call")
+    ids = t.ids
 
     clients = [t.client() for _ in range(32)]
     counter = iter(range(CONC))
@@ -291,8 +321,12 @@ def main():
         print(f"cloudgate {cg.url} (pid {cg.pid}, AMI {tcg.ami}); moto {moto_url} "
               f"(pid {moto_proc.pid}, AMI {tmoto.ami}); {os.cpu_count()} shared CPUs: "
               "figures are noisy")
-        for t in [x for x in (tcg, tmoto) if x.name in TARGETS]:
+        targets = [x for x in (tcg, tmoto) if x.name in TARGETS]
+        for t in targets:
             print(f"{t.name}: RSS at start {mib(t.rss())}")
+        run_sequential(targets)
+        for t in targets:
+            print(f"{t.name}:")
             ids = run_instances(t)
             describe(t, ids)
             presigned(t, ids)
@@ -308,6 +342,10 @@ def main():
                            ("wrk_all", "presigned unfiltered 1,000 (wrk)")):
             print(f"  {label}: {c.get(key, 0):.1f} vs {m.get(key, 0):.1f} -> "
                   f"{ratio(c.get(key, 0), m.get(key, 0))}")
+            if key == "run_seq":
+                rounds = sorted(a / b for a, b in zip(c["run_rounds"], m["run_rounds"]))
+                print(f"    per round: {', '.join(f'{x:.1f}x' for x in rounds)}; "
+                      f"median {statistics.median(rounds):.1f}x")
         print(f"  memory with 1,000 instances: cloudgate {mib(c.get('rss'))}, "
               f"moto {mib(m.get('rss'))}")
     finally:

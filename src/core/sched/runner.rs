@@ -99,8 +99,14 @@ impl Scheduler {
     }
 }
 
+/// How long a ring waits for more before the cycle it asks for: a burst
+/// of creates (a RunInstances loop, a script) is placed in one cycle,
+/// not one cycle per VM, for a delay nobody notices.
+const GATHER: Duration = Duration::from_millis(10);
+
 /// Runs `scheduler` on a thread named `scheduler`: a cycle at once, then
-/// one every `interval` or whenever `bell` rings, until `bell` is stopped.
+/// one every `interval` or shortly after `bell` rings ([`GATHER`]), until
+/// `bell` is stopped.
 pub fn spawn(
     scheduler: Scheduler,
     interval: Duration,
@@ -115,8 +121,17 @@ pub fn spawn(
             if let Err(e) = scheduler.cycle() {
                 tracing::error!("scheduler: cycle failed: {e}");
             }
-            if bell.wait(interval) == Wake::Stopped {
-                return;
+            match bell.wait(interval) {
+                Wake::Stopped => return,
+                Wake::Timeout => {}
+                Wake::Rung => {
+                    thread::sleep(GATHER);
+                    // The rings of the VMs gathered meanwhile are answered
+                    // by this cycle.
+                    if bell.wait(Duration::ZERO) == Wake::Stopped {
+                        return;
+                    }
+                }
             }
         })
 }
