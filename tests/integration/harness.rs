@@ -303,10 +303,9 @@ pub fn any_status(result: Result<ureq::Response, ureq::Error>, what: &str) -> ur
     }
 }
 
-/// The names of the files in a server's image directory, sorted (none if
-/// it does not exist yet).
-pub fn image_files(server: &Server) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(server.data_dir().join("images"))
+/// The names of the files in `dir`, sorted (none if it does not exist).
+pub fn dir_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|entries| {
             entries
                 .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
@@ -315,4 +314,10 @@ pub fn image_files(server: &Server) -> Vec<String> {
         .unwrap_or_default();
     names.sort();
     names
+}
+
+/// The names of the files in a server's image directory, sorted (none if
+/// it does not exist yet).
+pub fn image_files(server: &Server) -> Vec<String> {
+    dir_files(&server.data_dir().join("images"))
 }

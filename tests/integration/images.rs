@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use sha2::Digest;
 
-use super::harness::{admin, any_status, run_cli, send, unique, Answer, Server, ADMIN_PASSWORD};
+use super::harness::{
+    admin, any_status, dir_files, run_cli, send, unique, Answer, Server, ADMIN_PASSWORD,
+};
 
 /// A user on `server`; returns its credentials.
 fn user(server: &Server, prefix: &str) -> (String, String) {
@@ -86,16 +88,6 @@ fn pattern(len: usize) -> Vec<u8> {
 
 fn repo(server: &Server) -> PathBuf {
     server.data_dir().join("images")
-}
-
-/// The repository's file names, sorted.
-fn files(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .expect("repository")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 /// Polls until `done` holds, failing after 20 s.
@@ -373,12 +365,12 @@ fn uploads_that_fail_leave_no_row_and_no_file() {
         let answer = upload_with(&server, auth(&alice), "name=big", &over, chunked);
         assert_eq!(answer.status, 413, "chunked={chunked}: {}", answer.body);
         assert_eq!(answer.json()["error"]["code"], "PayloadTooLarge");
-        eventually("the repository is empty", || files(&repo).is_empty());
+        eventually("the repository is empty", || dir_files(&repo).is_empty());
         assert!(list_ids(&server, auth(&alice), &alice.0).is_empty());
     }
     // Exactly at the limit is fine.
     let at_limit = create(&server, auth(&alice), "fits", &over[1..]);
-    assert_eq!(files(&repo), [at_limit.to_string()]);
+    assert_eq!(dir_files(&repo), [at_limit.to_string()]);
 
     // A client that promises more than it sends and goes away: once the
     // upload has begun (its temporary file exists), closing the
@@ -397,11 +389,11 @@ fn uploads_that_fail_leave_no_row_and_no_file() {
         .expect("some of the body");
     stream.flush().expect("flush");
     eventually("the upload's temporary file appears", || {
-        files(&repo).iter().any(|f| f.starts_with(".upload-"))
+        dir_files(&repo).iter().any(|f| f.starts_with(".upload-"))
     });
     drop(stream);
     eventually("the temporary file is deleted", || {
-        files(&repo) == [at_limit.to_string()]
+        dir_files(&repo) == [at_limit.to_string()]
     });
     assert_eq!(list_ids(&server, auth(&alice), &alice.0), [at_limit]);
     assert!(
@@ -450,7 +442,7 @@ fn images_survive_kill_9_and_stale_uploads_are_swept_at_start() {
     server.restart();
 
     assert!(!stale.exists(), "the stale upload was swept");
-    assert_eq!(files(&repo(&server)), [kept.to_string()]);
+    assert_eq!(dir_files(&repo(&server)), [kept.to_string()]);
     let after = send(
         "GET",
         &server.url(&format!("/v1/images/{kept}")),
@@ -586,5 +578,5 @@ fn a_huge_declared_length_is_refused_without_waiting_for_the_body() {
     let _ = stream.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("PayloadTooLarge"), "{answer}");
-    assert!(files(&repo(&server)).is_empty());
+    assert!(dir_files(&repo(&server)).is_empty());
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use sha1::Digest;
 
-use super::harness::{admin, any_status, send, unique, venv_python, Server};
+use super::harness::{admin, any_status, dir_files, send, unique, venv_python, Server};
 
 // ---------------------------------------------------------------------
 // Helpers
@@ -302,19 +302,6 @@ fn wait_state(server: &Server, user: &User, id: u64, state: &str, lcm: Option<&s
 
 fn repository(server: &Server) -> PathBuf {
     server.data_dir().join("images")
-}
-
-/// The repository's file names, sorted.
-fn files(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
 }
 
 /// The hrefs' ids of a pool document.
@@ -1473,7 +1460,7 @@ fn over_limit_and_interrupted_uploads_leave_no_image_and_no_file() {
         "{}",
         shown.body
     );
-    assert_eq!(files(&repo), [kept.to_string()]);
+    assert_eq!(dir_files(&repo), [kept.to_string()]);
 
     // One byte over UPLOAD_LIMIT: 413, nothing kept.
     let over = vec![1u8; 64 * 1024 + 1];
@@ -1487,7 +1474,7 @@ fn over_limit_and_interrupted_uploads_leave_no_image_and_no_file() {
     );
     reply.error(413);
     eventually("no upload file is left", || {
-        files(&repo) == [kept.to_string()]
+        dir_files(&repo) == [kept.to_string()]
     });
     assert_eq!(listed(), [kept]);
 
@@ -1551,11 +1538,11 @@ fn over_limit_and_interrupted_uploads_leave_no_image_and_no_file() {
     stream.write_all(&[9u8; 20_000]).expect("some of the file");
     stream.flush().expect("flush");
     eventually("the upload's temporary file appears", || {
-        files(&repo).iter().any(|f| f.starts_with(".upload-"))
+        dir_files(&repo).iter().any(|f| f.starts_with(".upload-"))
     });
     drop(stream);
     eventually("the temporary file is deleted", || {
-        files(&repo) == [kept.to_string()]
+        dir_files(&repo) == [kept.to_string()]
     });
     assert_eq!(listed(), [kept]);
 
@@ -1578,7 +1565,7 @@ fn over_limit_and_interrupted_uploads_leave_no_image_and_no_file() {
     std::thread::sleep(Duration::from_millis(300));
     drop(stream);
     eventually("no image named cut stays", || {
-        files(&repo) == [kept.to_string()] && listed() == [kept]
+        dir_files(&repo) == [kept.to_string()] && listed() == [kept]
     });
     assert!(!server.log().contains("panicked"), "{}", server.log());
 }
