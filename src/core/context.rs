@@ -3,8 +3,8 @@
 //!
 //! - At creation, after the id and the leases are assigned:
 //!   [`substitute_context`] replaces every `$` reference in the CONTEXT
-//!   values (the VM's own template with its leased NICs, `$VMID`, `$UID`,
-//!   `$UNAME`, `$<vmid>.NAME` of a VM the creator may see) and checks
+//!   values (the VM's own template with its leased NICs, the special names
+//!   of [`VmResolver`], `$<vmid>.NAME` of a VM the creator may see) and checks
 //!   `FILES` against the policy below ([`files`]). A syntax error or a
 //!   refused file fails the creation with [`Error::Invalid`] on `CONTEXT`.
 //! - At prolog: [`prepare_prolog`] checks `FILES` again, now on disk, writes
@@ -27,14 +27,18 @@
 //!   they all land flat at the root of the CD.
 //!
 //! May use: `crate::template` and the rest of `crate::core`. The other VMs
-//! (`$<vmid>.NAME`) are reached through [`VmLookup`], which the VM pool
-//! implements, so this file knows nothing of the pool. `std::fs` only for
-//! the checks and the file of the prolog.
+//! (`$<vmid>.NAME`) are reached through [`VmLookup`], networks and images
+//! (`$NETWORK[...]`, `$IMAGE[...]`) through [`ObjectLookup`]; the VM pool
+//! implements both, so this file knows nothing of the pools. `std::fs` only
+//! for the checks and the file of the prolog.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
+
+use crate::core::caller::ADMIN_UID;
 use crate::core::{Caller, Error, Result, Settings};
 use crate::template::{substitute, Resolver, Template, Value, Vector};
 
@@ -82,11 +86,66 @@ impl VmLookup for NoVms {
     }
 }
 
-/// The [`Resolver`] of a VM (spec/CORE.md §5.2): special names first
-/// (`$VMID` and `$ID` = the id, `$UID`, `$UNAME` = the owner), then the
-/// VM's template; `$<vmid>.NAME` from [`VmLookup`] if `viewer` owns that VM
-/// or is oneadmin, else empty. Used for `CONTEXT` here, for hook arguments
-/// (`core::hooks`), and fit for `REQUIREMENTS`.
+/// How `$NETWORK[...]` and `$IMAGE[...]` name their object: the
+/// condition `NETWORK_ID=n` / `IMAGE_ID=n`, or `NETWORK="name"` /
+/// `IMAGE="name"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectKey<'a> {
+    /// By id.
+    Id(u64),
+    /// By name, resolved as the VM creation resolves a NIC's `NETWORK` or
+    /// a DISK's `IMAGE` (the owner's own object first).
+    Name(&'a str),
+}
+
+/// How substitution reaches networks and images. Each answer is the
+/// object's attributes as a template (its own template plus `ID`, `NAME`
+/// and the like), looked up *as user `owner`* (the VM's owner): `None`
+/// when there is no such object or when `owner` may not use it (not
+/// theirs, not public, and `owner` not oneadmin), so that a reference
+/// reveals nothing. The VM pool implements it; [`NoObjects`] knows none.
+pub trait ObjectLookup {
+    /// A virtual network.
+    fn network(&self, owner: u64, key: ObjectKey<'_>) -> Option<Template>;
+    /// An image of the repository.
+    fn image(&self, owner: u64, key: ObjectKey<'_>) -> Option<Template>;
+}
+
+/// An [`ObjectLookup`] that knows no network and no image: every
+/// `$NETWORK[...]` and `$IMAGE[...]` is empty.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoObjects;
+
+impl ObjectLookup for NoObjects {
+    fn network(&self, _owner: u64, _key: ObjectKey<'_>) -> Option<Template> {
+        None
+    }
+
+    fn image(&self, _owner: u64, _key: ObjectKey<'_>) -> Option<Template> {
+        None
+    }
+}
+
+/// The [`Resolver`] of a VM (spec/CORE.md §5.2). Special names first, as in
+/// OpenNebula, so they win over template attributes of the same name:
+/// - `$VMID` and `$ID`: the id; `$UID`, `$UNAME`: the owner;
+/// - `$GID`, `$GNAME`: cloudgate has no groups, so OpenNebula 3.x's two
+///   default groups stand in: oneadmin is in `oneadmin` (0), every other
+///   user in `users` (1);
+/// - `$TEMPLATE`: the VM's template as it stands now, as XML
+///   ([`Template::to_xml`]), base64 (standard alphabet, padded);
+/// - `$USER[ATTR]`: the owner's `ID`, `NAME`, `GID`, `GNAME` (the user
+///   model holds nothing else that is not secret; `PASSWORD` is empty);
+/// - `$NETWORK[ATTR, NETWORK="name"|NETWORK_ID=n]` and
+///   `$IMAGE[ATTR, IMAGE="name"|IMAGE_ID=n]`: an attribute of that network
+///   or image, from [`ObjectLookup`] as the owner sees it. Without a
+///   condition, the network of the VM's first NIC and the image of its
+///   first DISK (their `NETWORK_ID` / `IMAGE_ID`, set at creation), so
+///   `$NETWORK[GATEWAY]` is the gateway of the VM's own network.
+///
+/// Then the VM's template; `$<vmid>.NAME` from [`VmLookup`] if `viewer`
+/// owns that VM or is oneadmin, else empty. Used for `CONTEXT` here, for
+/// hook arguments (`core::hooks`), and for `REQUIREMENTS`.
 pub struct VmResolver<'a> {
     /// The VM's id.
     pub id: u64,
@@ -100,6 +159,54 @@ pub struct VmResolver<'a> {
     pub viewer: &'a Caller,
     /// Where other VMs are found.
     pub others: &'a dyn VmLookup,
+    /// Where networks and images are found (always as the owner `uid`).
+    pub objects: &'a dyn ObjectLookup,
+}
+
+impl VmResolver<'_> {
+    /// `$GID` and `$GNAME` (see the type's documentation).
+    fn group(&self) -> (u64, &'static str) {
+        if self.uid == ADMIN_UID {
+            (0, "oneadmin")
+        } else {
+            (1, "users")
+        }
+    }
+
+    /// `$USER[sub]`: only what is not secret.
+    fn user(&self, sub: &str) -> Option<String> {
+        match sub {
+            "ID" => Some(self.uid.to_string()),
+            "NAME" => Some(self.uname.to_owned()),
+            "GID" => Some(self.group().0.to_string()),
+            "GNAME" => Some(self.group().1.to_owned()),
+            _ => None,
+        }
+    }
+
+    /// The key of `$NETWORK[...]` or `$IMAGE[...]`: the condition on
+    /// `<kind>_ID` or `<kind>`, else `<kind>_ID` of the VM's first `vector`
+    /// (`NIC` or `DISK`). Any other condition names nothing.
+    fn object_key<'c>(
+        &'c self,
+        kind: &str,
+        vector: &str,
+        cond: Option<(&'c str, &'c str)>,
+    ) -> Option<ObjectKey<'c>> {
+        let id_key = format!("{kind}_ID");
+        let id = |text: &str| text.trim().parse().ok().map(ObjectKey::Id);
+        match cond {
+            Some((key, value)) if key == id_key => id(value),
+            Some((key, value)) if key == kind => Some(ObjectKey::Name(value)),
+            Some(_) => None,
+            None => id(self.template.vector(vector)?.get(&id_key)?),
+        }
+    }
+
+    /// `$TEMPLATE`.
+    fn template_base64(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.template.to_xml())
+    }
 }
 
 impl Resolver for VmResolver<'_> {
@@ -108,12 +215,27 @@ impl Resolver for VmResolver<'_> {
             "VMID" | "ID" => Some(self.id.to_string()),
             "UID" => Some(self.uid.to_string()),
             "UNAME" => Some(self.uname.to_owned()),
+            "GID" => Some(self.group().0.to_string()),
+            "GNAME" => Some(self.group().1.to_owned()),
+            "TEMPLATE" => Some(self.template_base64()),
             _ => self.template.single(name),
         }
     }
 
     fn vector(&self, name: &str, sub: &str, cond: Option<(&str, &str)>) -> Option<String> {
-        Resolver::vector(self.template, name, sub, cond)
+        let found = match name {
+            "USER" => return self.user(sub),
+            "NETWORK" => {
+                let key = self.object_key("NETWORK", "NIC", cond)?;
+                self.objects.network(self.uid, key)?
+            }
+            "IMAGE" => {
+                let key = self.object_key("IMAGE", "DISK", cond)?;
+                self.objects.image(self.uid, key)?
+            }
+            _ => return Resolver::vector(self.template, name, sub, cond),
+        };
+        found.get(sub).map(str::to_owned)
     }
 
     /// CORE.md §5.2: the other VM's CONTEXT first, then its template.
@@ -149,6 +271,7 @@ pub fn substitute_context(
     vmid: u64,
     owner: &Caller,
     others: &dyn VmLookup,
+    objects: &dyn ObjectLookup,
     settings: &Settings,
 ) -> Result<()> {
     let Some(first) = template.attributes().iter().find(|a| a.name == CONTEXT) else {
@@ -167,6 +290,7 @@ pub fn substitute_context(
         template,
         viewer: owner,
         others,
+        objects,
     };
     let mut resolved = Vector::new();
     for (key, value) in context.iter() {

@@ -30,7 +30,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::core::caller::ADMIN_UID;
-use crate::core::context::{NoVms, VmLookup, VmResolver};
+use crate::core::context::{NoObjects, NoVms, ObjectLookup, VmLookup, VmResolver};
 use crate::core::ports::{Drivers, HookRequest, HookSite, ScriptEnv};
 use crate::core::vm::state::{LcmState, State};
 use crate::core::Caller;
@@ -140,11 +140,15 @@ pub struct VmView<'a> {
     /// Other VMs, for `$<vmid>.NAME` (hooks are the administrator's, so
     /// every VM is visible).
     pub others: &'a dyn VmLookup,
+    /// Networks and images, for `$NETWORK[...]` and `$IMAGE[...]`: looked
+    /// up as the VM's owner sees them, as in its CONTEXT.
+    pub objects: &'a dyn ObjectLookup,
 }
 
 impl<'a> VmView<'a> {
-    /// A VM owned by oneadmin (uid 0, empty `$UNAME`) with no host and no
-    /// neighbours; set the rest with the builder methods or the fields.
+    /// A VM owned by oneadmin (uid 0, empty `$UNAME`) with no host, no
+    /// neighbours, no network and no image; set the rest with the builder
+    /// methods or the fields.
     pub fn new(id: u64, template: &'a Template) -> Self {
         VmView {
             id,
@@ -153,6 +157,7 @@ impl<'a> VmView<'a> {
             template,
             host: None,
             others: &NoVms,
+            objects: &NoObjects,
         }
     }
 
@@ -172,6 +177,12 @@ impl<'a> VmView<'a> {
     /// Sets where other VMs are found.
     pub fn others(mut self, others: &'a dyn VmLookup) -> Self {
         self.others = others;
+        self
+    }
+
+    /// Sets where networks and images are found.
+    pub fn objects(mut self, objects: &'a dyn ObjectLookup) -> Self {
+        self.objects = objects;
         self
     }
 }
@@ -400,6 +411,7 @@ fn arguments(hook: &HookSpec, vm: &VmView<'_>) -> Result<Vec<String>, String> {
         template: vm.template,
         viewer: &admin,
         others: vm.others,
+        objects: vm.objects,
     };
     split_arguments(&hook.arguments)
         .into_iter()

@@ -3,10 +3,11 @@
 //! What lives here: the [`Template`] value (an ordered list of single and
 //! vector attributes) with its lookups; the parser (`parse.rs`) and the
 //! printer (`print.rs`, `Display`) that round-trip it; `$VAR` substitution
-//! (`subst.rs`); and the REQUIREMENTS / RANK expression languages
-//! (`expr.rs`). VM and network templates, driver answers (probe and poll
-//! `KEY=VALUE` output, [`Template::parse_monitoring`]), driver default files
-//! and `oned.conf` / `cloudgate.conf` all go through here.
+//! (`subst.rs`); the XML form of `$TEMPLATE` (`xml.rs`); and the
+//! REQUIREMENTS / RANK expression languages (`expr.rs`). VM and network
+//! templates, driver answers (probe and poll `KEY=VALUE` output,
+//! [`Template::parse_monitoring`]), driver default files and `oned.conf` /
+//! `cloudgate.conf` all go through here.
 //!
 //! May use: nothing else from this crate (it sits at the bottom of the
 //! module map in `STYLE.md` §2).
@@ -26,6 +27,7 @@ mod expr;
 mod parse;
 mod print;
 mod subst;
+mod xml;
 
 pub use expr::{ExprError, Rank, Requirements};
 pub use parse::{parse_spanned, ParseError, Position};

@@ -554,6 +554,92 @@ fn refused_actions_name_the_state_and_others_vms_are_forbidden() {
     );
 }
 
+/// CORE.md §5.2 special names in CONTEXT: a network by name (and the
+/// first NIC's), an image by id, the owner, the group and the template;
+/// someone else's private network stays empty.
+#[test]
+fn context_gets_networks_images_the_owner_the_group_and_the_template() {
+    use base64::Engine as _;
+    let server = Server::shared();
+    let user = new_user(server, "vm-ctx");
+    let auth = Some((user.as_str(), "pw"));
+    let other = new_user(server, "vm-ctx-other");
+    let net = unique("ctx-net");
+    let template = format!(
+        "NAME = \"{net}\"\nBRIDGE = br0\nNETWORK_ADDRESS = 10.77.0.0\nNETWORK_SIZE = C\n\
+         GATEWAY = 10.77.0.1\nDNS = 10.77.0.2"
+    );
+    let body = json!({ "template": template }).to_string();
+    let answer = send("POST", &server.url("/v1/vnets"), auth, Some(&body));
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let hidden = {
+        let template = format!(
+            "NAME = \"{net}\"\nBRIDGE = br0\nNETWORK_ADDRESS = 10.78.0.0\nNETWORK_SIZE = C\n\
+             GATEWAY = 10.78.0.1"
+        );
+        let body = json!({ "template": template }).to_string();
+        let answer = send(
+            "POST",
+            &server.url("/v1/vnets"),
+            Some((other.as_str(), "pw")),
+            Some(&body),
+        );
+        assert_eq!(answer.status, 201, "{}", answer.body);
+        answer.json()["id"].as_u64().expect("id")
+    };
+    let image_name = unique("ctx-img");
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:pw").as_bytes());
+    let response = super::harness::any_status(
+        ureq::post(&server.url(&format!("/v1/images?name={image_name}")))
+            .set("Content-Type", "application/octet-stream")
+            .set("Authorization", &format!("Basic {token}"))
+            .send_bytes(b"a tiny disk"),
+        "upload",
+    );
+    assert_eq!(response.status(), 201);
+    let image: Value = serde_json::from_str(&response.into_string().expect("body")).expect("json");
+    let image_id = image["id"].as_u64().expect("id");
+    let name = unique("ctx-vm");
+    let id = created(
+        server,
+        auth,
+        &format!(
+            r#"NAME = "{name}"
+{SMALL}
+{PINNED}
+NIC = [ NETWORK = "{net}" ]
+CONTEXT = [
+  GW = "$NETWORK[GATEWAY, NETWORK=\"{net}\"]",
+  MY_DNS = "$NETWORK[DNS]",
+  IMG = "$IMAGE[NAME, IMAGE_ID={image_id}]",
+  WHO = "$USER[NAME]",
+  GROUP = "$GID $GNAME",
+  HIDDEN = "<$NETWORK[GATEWAY, NETWORK_ID={hidden}]>",
+  XML = "$TEMPLATE" ]"#
+        ),
+    );
+    let vm = get(server, auth, id).json();
+    let context = &vm["template"]["CONTEXT"];
+    assert_eq!(context["GW"], "10.77.0.1", "{vm:#}");
+    assert_eq!(context["MY_DNS"], "10.77.0.2", "the first NIC's network");
+    assert_eq!(context["IMG"], image_name.as_str());
+    assert_eq!(context["WHO"], user.as_str());
+    assert_eq!(context["GROUP"], "1 users");
+    assert_eq!(context["HIDDEN"], "<>", "another user's private network");
+    let xml = base64::engine::general_purpose::STANDARD
+        .decode(context["XML"].as_str().expect("XML"))
+        .expect("base64");
+    let xml = String::from_utf8(xml).expect("utf-8");
+    assert!(xml.starts_with("<TEMPLATE>"), "{xml}");
+    assert!(
+        xml.contains(&format!("<NAME><![CDATA[{name}]]></NAME>")),
+        "{xml}"
+    );
+    let answer = act(server, auth, id, "delete", None);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    wait(server, id, "done");
+}
+
 #[test]
 fn two_hundred_concurrent_creates_get_two_hundred_addresses() {
     let server = Server::shared();

@@ -45,12 +45,88 @@ fn others(vmid: u64) -> Option<OtherVm> {
     })
 }
 
+/// Networks and images as the pools would answer them, access included:
+/// network 1 "Private LAN" is alice's, 3 "Public LAN" oneadmin's and
+/// public, 8 "Private LAN" bob's (uid 6) and private; image 2 "debian" is
+/// alice's, 6 "secret" bob's and private.
+struct Objects;
+
+impl Objects {
+    fn find(
+        owner: u64,
+        key: ObjectKey<'_>,
+        all: &[(u64, &str, u64, bool, &str)],
+    ) -> Option<Template> {
+        let usable = |(_, _, uid, public, _): &&(u64, &str, u64, bool, &str)| {
+            owner == 0 || *uid == owner || *public
+        };
+        let found = match key {
+            ObjectKey::Id(id) => all.iter().find(|o| o.0 == id)?,
+            ObjectKey::Name(name) => all
+                .iter()
+                .filter(|o| o.1 == name)
+                .find(|o| o.2 == owner)
+                .or_else(|| all.iter().find(|o| o.1 == name && usable(o)))?,
+        };
+        if !usable(&found) {
+            return None;
+        }
+        let mut t = Template::parse(found.4).expect("object template");
+        t.set("ID", found.0.to_string());
+        t.set("NAME", found.1);
+        Some(t)
+    }
+}
+
+impl ObjectLookup for Objects {
+    fn network(&self, owner: u64, key: ObjectKey<'_>) -> Option<Template> {
+        Objects::find(
+            owner,
+            key,
+            &[
+                (
+                    1,
+                    "Private LAN",
+                    5,
+                    false,
+                    "GATEWAY = 10.0.0.1\nBRIDGE = br1",
+                ),
+                (
+                    3,
+                    "Public LAN",
+                    0,
+                    true,
+                    "GATEWAY = 192.168.0.1\nDNS = 8.8.8.8",
+                ),
+                (8, "Private LAN", 6, false, "GATEWAY = 172.16.0.1"),
+            ],
+        )
+    }
+
+    fn image(&self, owner: u64, key: ObjectKey<'_>) -> Option<Template> {
+        Objects::find(
+            owner,
+            key,
+            &[
+                (2, "debian", 5, false, "DESCRIPTION = \"Debian 6\""),
+                (6, "secret", 6, false, "DESCRIPTION = hidden"),
+            ],
+        )
+    }
+}
+
+/// Substitutes with no other VM, network or image and default settings.
+fn alone(t: &mut Template, vmid: u64, caller: &Caller) -> Result<()> {
+    substitute_context(t, vmid, caller, &NoVms, &NoObjects, &Settings::default())
+}
+
 /// A template as the pool has it at creation: NAME set, NICs leased.
 fn vm_template(context: &str) -> Template {
     Template::parse(&format!(
         r#"NAME = "web 1"
 NIC = [ NETWORK = "Private LAN", IP = 10.0.0.7, MAC = "02:00:0a:00:00:07", NETWORK_ID = 1 ]
 NIC = [ NETWORK = "Public LAN", IP = 192.168.0.5, MAC = "02:00:c0:a8:00:05", NETWORK_ID = 3 ]
+DISK = [ IMAGE = debian, IMAGE_ID = 2, DISK_ID = 0 ]
 {context}
 "#
     ))
@@ -61,7 +137,7 @@ NIC = [ NETWORK = "Public LAN", IP = 192.168.0.5, MAC = "02:00:c0:a8:00:05", NET
 /// the value of X.
 fn one(text: &str, caller: &Caller) -> String {
     let mut t = vm_template(&format!("CONTEXT = [ X = \"{text}\" ]"));
-    substitute_context(&mut t, 7, caller, &others, &Settings::default())
+    substitute_context(&mut t, 7, caller, &others, &Objects, &Settings::default())
         .unwrap_or_else(|e| panic!("{text:?}: {e}"));
     t.vector(CONTEXT)
         .and_then(|c| c.get("X"))
@@ -89,8 +165,107 @@ fn every_reference_form_of_the_vm_itself() {
 #[test]
 fn special_names_win_over_template_attributes() {
     let mut t = vm_template("VMID = 99\nUID = 99\nCONTEXT = [ X = \"$VMID $UID\" ]");
-    substitute_context(&mut t, 7, &alice(), &NoVms, &Settings::default()).expect("substitutes");
+    alone(&mut t, 7, &alice()).expect("substitutes");
     assert_eq!(t.vector(CONTEXT).and_then(|c| c.get("X")), Some("7 5"));
+}
+
+#[test]
+fn groups_are_opennebulas_defaults() {
+    assert_eq!(one("$GID $GNAME", &alice()), "1 users");
+    assert_eq!(one("$GID $GNAME", &admin()), "0 oneadmin");
+}
+
+#[test]
+fn user_gives_the_owner_and_nothing_secret() {
+    let a = alice();
+    assert_eq!(one("$USER[NAME]/$USER[ID]", &a), "alice/5");
+    assert_eq!(one("$USER[GNAME]", &a), "users");
+    assert_eq!(one("<$USER[PASSWORD]>", &a), "<>");
+    assert_eq!(
+        one("<$USER[NAME, ID=5]>", &a),
+        "<alice>",
+        "a condition is ignored"
+    );
+}
+
+#[test]
+fn network_by_name_by_id_and_of_the_first_nic() {
+    let a = alice();
+    assert_eq!(
+        one(r#"$NETWORK[GATEWAY, NETWORK=\"Public LAN\"]"#, &a),
+        "192.168.0.1"
+    );
+    assert_eq!(one("$NETWORK[DNS, NETWORK_ID=3]", &a), "8.8.8.8");
+    assert_eq!(one("$NETWORK[NAME, NETWORK_ID=1]", &a), "Private LAN");
+    // Two networks are named "Private LAN": alice's own is hers.
+    assert_eq!(
+        one(r#"$NETWORK[BRIDGE, NETWORK=\"Private LAN\"]"#, &a),
+        "br1"
+    );
+    // Without a condition: the network of the first NIC (NETWORK_ID = 1).
+    assert_eq!(one("$NETWORK[GATEWAY]", &a), "10.0.0.1");
+    // The condition is on the network, not on the VM's NICs.
+    assert_eq!(one("$NETWORK[ID, NETWORK_ID=3]", &a), "3");
+}
+
+#[test]
+fn network_refused_or_unknown_is_empty() {
+    let a = alice();
+    assert_eq!(one("<$NETWORK[GATEWAY, NETWORK_ID=8]>", &a), "<>", "bob's");
+    assert_eq!(one("<$NETWORK[GATEWAY, NETWORK_ID=42]>", &a), "<>");
+    assert_eq!(one(r#"<$NETWORK[GATEWAY, NETWORK=\"nope\"]>"#, &a), "<>");
+    assert_eq!(one("<$NETWORK[GATEWAY, NETWORK_ID=x]>", &a), "<>");
+    assert_eq!(one("<$NETWORK[GATEWAY, BRIDGE=br1]>", &a), "<>");
+    assert_eq!(one("<$NETWORK[NOSUCH, NETWORK_ID=1]>", &a), "<>");
+    // oneadmin may use every network.
+    assert_eq!(
+        one("$NETWORK[GATEWAY, NETWORK_ID=8]", &admin()),
+        "172.16.0.1"
+    );
+}
+
+#[test]
+fn image_by_name_by_id_and_of_the_first_disk() {
+    let a = alice();
+    assert_eq!(one("$IMAGE[NAME, IMAGE_ID=2]", &a), "debian");
+    assert_eq!(one("$IMAGE[DESCRIPTION, IMAGE=debian]", &a), "Debian 6");
+    assert_eq!(one("$IMAGE[ID]", &a), "2", "the first DISK's image");
+}
+
+#[test]
+fn image_refused_or_unknown_is_empty() {
+    let a = alice();
+    assert_eq!(one("<$IMAGE[NAME, IMAGE_ID=6]>", &a), "<>", "bob's");
+    assert_eq!(one("<$IMAGE[NAME, IMAGE=secret]>", &a), "<>", "bob's");
+    assert_eq!(one("<$IMAGE[NAME, IMAGE_ID=99]>", &a), "<>");
+    assert_eq!(one("<$IMAGE[NAME, IMAGE=nope]>", &a), "<>");
+    assert_eq!(one("$IMAGE[DESCRIPTION, IMAGE_ID=6]", &admin()), "hidden");
+}
+
+#[test]
+fn template_is_the_vm_xml_in_base64() {
+    use base64::Engine as _;
+    let encoded = one("$TEMPLATE", &alice());
+    let xml = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .expect("base64");
+    let xml = String::from_utf8(xml).expect("utf-8");
+    assert!(
+        xml.starts_with("<TEMPLATE><NAME><![CDATA[web 1]]></NAME>"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<NIC><NETWORK><![CDATA[Private LAN]]></NETWORK>"),
+        "{xml}"
+    );
+    assert!(xml.ends_with("</TEMPLATE>"), "{xml}");
+}
+
+#[test]
+fn without_lookups_networks_and_images_are_empty() {
+    let mut t = vm_template("CONTEXT = [ X = \"<$NETWORK[GATEWAY]$IMAGE[NAME]>\" ]");
+    alone(&mut t, 7, &alice()).expect("substitutes");
+    assert_eq!(t.vector(CONTEXT).and_then(|c| c.get("X")), Some("<>"));
 }
 
 #[test]
@@ -116,7 +291,7 @@ CONTEXT = [ hostname = "$NAME", ip_public = "$NIC[IP, NETWORK=\"Public LAN\"]",
 "#,
     )
     .expect("spec template");
-    substitute_context(&mut t, 0, &admin(), &NoVms, &Settings::default()).expect("substitutes");
+    alone(&mut t, 0, &admin()).expect("substitutes");
     let context = t.vector(CONTEXT).expect("CONTEXT");
     assert_eq!(
         render(context),
@@ -149,8 +324,7 @@ fn render_sorts_keeps_first_of_a_repeated_key_and_does_not_escape() {
 fn syntax_errors_fail_creation_with_the_parser_message() {
     let mut t = vm_template("CONTEXT = [ GOOD = \"$NAME\", PRICE = \"cost $ 5\" ]");
     let before = t.clone();
-    let err = substitute_context(&mut t, 7, &alice(), &NoVms, &Settings::default())
-        .expect_err("syntax error");
+    let err = alone(&mut t, 7, &alice()).expect_err("syntax error");
     let Error::Invalid { field, reason } = &err else {
         panic!("{err:?}")
     };
@@ -162,8 +336,7 @@ fn syntax_errors_fail_creation_with_the_parser_message() {
     assert_eq!(t, before, "the template is untouched on error");
 
     let mut t = vm_template("CONTEXT = \"$NAME\"");
-    let err = substitute_context(&mut t, 7, &alice(), &NoVms, &Settings::default())
-        .expect_err("not a vector");
+    let err = alone(&mut t, 7, &alice()).expect_err("not a vector");
     assert_eq!(
         err.to_string(),
         "CONTEXT: must be a vector, CONTEXT = [ KEY = value, ... ]"
@@ -174,11 +347,11 @@ fn syntax_errors_fail_creation_with_the_parser_message() {
 fn without_context_nothing_changes_and_only_the_first_context_counts() {
     let mut t = vm_template("");
     let before = t.clone();
-    substitute_context(&mut t, 7, &alice(), &NoVms, &Settings::default()).expect("no context");
+    alone(&mut t, 7, &alice()).expect("no context");
     assert_eq!(t, before);
 
     let mut t = vm_template("CONTEXT = [ A = \"$VMID\" ]\nCONTEXT = [ B = 2 ]");
-    substitute_context(&mut t, 7, &alice(), &NoVms, &Settings::default()).expect("substitutes");
+    alone(&mut t, 7, &alice()).expect("substitutes");
     let contexts: Vec<_> = t.vectors(CONTEXT).collect();
     assert_eq!(contexts.len(), 1);
     assert_eq!(contexts[0].iter().collect::<Vec<_>>(), [("A", "7")]);
@@ -296,7 +469,8 @@ fn files_policy_for_users() {
 fn files_are_checked_when_the_vm_is_created() {
     let settings = settings_with_dir(Path::new("/srv/ctx"));
     let mut t = vm_template("CONTEXT = [ FILES = \"/etc/shadow\" ]");
-    let err = substitute_context(&mut t, 7, &alice(), &NoVms, &settings).expect_err("refused");
+    let err = substitute_context(&mut t, 7, &alice(), &NoVms, &NoObjects, &settings)
+        .expect_err("refused");
     assert!(
         err.to_string()
             .starts_with("CONTEXT: FILES: /etc/shadow: only files"),
@@ -304,9 +478,9 @@ fn files_are_checked_when_the_vm_is_created() {
     );
     // A substituted value is what is checked.
     let mut t = vm_template("PATH = /etc/shadow\nCONTEXT = [ FILES = \"$PATH\" ]");
-    assert!(substitute_context(&mut t, 7, &alice(), &NoVms, &settings).is_err());
+    assert!(substitute_context(&mut t, 7, &alice(), &NoVms, &NoObjects, &settings).is_err());
     let mut t = vm_template("CONTEXT = [ FILES = \"/srv/ctx/$UNAME.sh\" ]");
-    substitute_context(&mut t, 7, &alice(), &NoVms, &settings).expect("inside");
+    substitute_context(&mut t, 7, &alice(), &NoVms, &NoObjects, &settings).expect("inside");
     assert_eq!(
         t.vector(CONTEXT).and_then(|c| c.get("FILES")),
         Some("/srv/ctx/alice.sh")

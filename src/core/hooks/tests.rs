@@ -6,7 +6,7 @@
 use std::sync::mpsc;
 
 use super::*;
-use crate::core::context::OtherVm;
+use crate::core::context::{ObjectKey, OtherVm};
 use crate::core::{Error, Result};
 
 /// Records every hook it runs; a hook whose command is `fail` fails, and
@@ -126,6 +126,43 @@ fn arguments_are_substituted_against_the_vm_and_missing_is_empty() {
     // A missing value alone is an empty argument, not a missing one.
     let (hooks, _) = manager(vec![hook("h", HookOn::Done, "c", "$NIC[GW] $VMID", false)]);
     assert_eq!(hooks.requests(&view, HookOn::Done)[0].args, ["", "7"]);
+}
+
+/// Network 3 is alice's (uid 5); no image.
+struct Networks;
+
+impl ObjectLookup for Networks {
+    fn network(&self, owner: u64, key: ObjectKey<'_>) -> Option<Template> {
+        (owner == 5 && key == ObjectKey::Id(3))
+            .then(|| Template::parse("GATEWAY = 10.0.0.1").expect("t"))
+    }
+
+    fn image(&self, _owner: u64, _key: ObjectKey<'_>) -> Option<Template> {
+        None
+    }
+}
+
+#[test]
+fn arguments_get_the_special_names_as_the_owner_sees_them() {
+    let (hooks, _) = manager(vec![hook(
+        "h",
+        HookOn::Running,
+        "c",
+        "$GID $GNAME $USER[NAME] $NETWORK[GATEWAY, NETWORK_ID=3] <$IMAGE[NAME, IMAGE_ID=1]>",
+        false,
+    )]);
+    let t = template();
+    let view = VmView::new(7, &t).owner(5, "alice").objects(&Networks);
+    assert_eq!(
+        hooks.requests(&view, HookOn::Running)[0].args,
+        ["1", "users", "alice", "10.0.0.1", "<>"]
+    );
+    // Without lookups (VmView::new's default) a network is empty.
+    let view = VmView::new(7, &t).owner(5, "alice");
+    assert_eq!(
+        hooks.requests(&view, HookOn::Running)[0].args,
+        ["1", "users", "alice", "", "<>"]
+    );
 }
 
 #[test]

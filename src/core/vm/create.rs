@@ -17,7 +17,7 @@ use std::net::Ipv4Addr;
 
 use super::record::Reservation;
 use crate::core::caller::Caller;
-use crate::core::context::{self, VmLookup, VmResolver};
+use crate::core::context::{self, ObjectKey, ObjectLookup, VmLookup, VmResolver};
 use crate::core::image::{ImageChanges, ImagePool, ImageType};
 use crate::core::vnet::{Lease, LeaseRequest, VnetPool};
 use crate::core::writer::WriteGuard;
@@ -144,7 +144,11 @@ pub(super) fn rewrite(
     graphics_port(template, id, pools.settings.vnc_base_port);
     let images = resolve_disks(template, owner, pools.images)?;
     let leases = lease_nics(guard, id, owner, template, pools.vnets)?;
-    context::substitute_context(template, id, owner, pools.others, pools.settings)?;
+    let objects = PoolObjects {
+        vnets: pools.vnets,
+        images: pools.images,
+    };
+    context::substitute_context(template, id, owner, pools.others, &objects, pools.settings)?;
     if let Some(text) = template.get("REQUIREMENTS").map(str::to_owned) {
         let resolver = VmResolver {
             id,
@@ -153,6 +157,7 @@ pub(super) fn rewrite(
             template,
             viewer: owner,
             others: pools.others,
+            objects: &objects,
         };
         let resolved = substitute(&text, &resolver)
             .map_err(|e| Error::invalid("REQUIREMENTS", format!("at {e}")))?;
@@ -161,6 +166,75 @@ pub(super) fn rewrite(
         template.set("REQUIREMENTS", resolved);
     }
     Ok(Taken { leases, images })
+}
+
+/// Networks and images for `$NETWORK[...]` and `$IMAGE[...]`
+/// (spec/CORE.md §5.2), read from the pools: the VM pool's answer to
+/// [`ObjectLookup`], at creation and for hooks.
+pub(super) struct PoolObjects<'a> {
+    pub vnets: &'a VnetPool,
+    pub images: &'a ImagePool,
+}
+
+impl ObjectLookup for PoolObjects<'_> {
+    /// The network as `show` finds it for the owner: the same name rule as
+    /// a NIC's `NETWORK` (the owner's own first, then the ones it may see;
+    /// an ambiguous name is nothing), visible to its owner, to everybody
+    /// when public, to oneadmin always. Its normalised template plus `ID`,
+    /// `UID`, `NAME`, `BRIDGE`.
+    fn network(&self, owner: u64, key: ObjectKey<'_>) -> Option<Template> {
+        let network = self
+            .vnets
+            .show(&as_user(owner), &key_text(key)?)
+            .ok()?
+            .network;
+        let mut attributes = network.template;
+        attributes.set("ID", network.id.to_string());
+        attributes.set("UID", network.uid.to_string());
+        attributes.set("NAME", network.name);
+        attributes.set("BRIDGE", network.bridge);
+        Some(attributes)
+    }
+
+    /// The image as `show` finds it for the owner (the rule of a DISK's
+    /// `IMAGE`; owner, public, or oneadmin): its template plus `ID`, `UID`,
+    /// `NAME`, `TYPE`, `STATE`, `SIZE` (MB), `PUBLIC`, `PERSISTENT`. Not
+    /// `SOURCE`: the path in the repository is the server's business.
+    fn image(&self, owner: u64, key: ObjectKey<'_>) -> Option<Template> {
+        let image = self.images.show(&as_user(owner), &key_text(key)?).ok()?;
+        let mut attributes = Template::new();
+        for (name, value) in &image.template {
+            attributes.set(name, value.clone());
+        }
+        let yes_no = |b: bool| if b { "YES" } else { "NO" };
+        attributes.set("ID", image.id.to_string());
+        attributes.set("UID", image.owner.to_string());
+        attributes.set("NAME", image.name);
+        attributes.set("TYPE", image.image_type.name());
+        attributes.set("STATE", image.state.name());
+        attributes.set("SIZE", image.size_mb.to_string());
+        attributes.set("PUBLIC", yes_no(image.public));
+        attributes.set("PERSISTENT", yes_no(image.persistent));
+        Some(attributes)
+    }
+}
+
+/// The pools' `show` takes a caller; only its uid matters there.
+fn as_user(uid: u64) -> Caller {
+    Caller {
+        uid,
+        name: String::new(),
+    }
+}
+
+/// A key as the pools' `show` reads it (digits are an id). Names are never
+/// all digits, so a name that is would wrongly read as an id: nothing.
+fn key_text(key: ObjectKey<'_>) -> Option<String> {
+    match key {
+        ObjectKey::Id(id) => Some(id.to_string()),
+        ObjectKey::Name(name) if name.parse::<u64>().is_ok() => None,
+        ObjectKey::Name(name) => Some(name.to_owned()),
+    }
 }
 
 // ---------------------------------------------------------------------

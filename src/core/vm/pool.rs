@@ -41,7 +41,7 @@ use super::runner::{Answer, Queue};
 use super::state::{next, Event, LcmState, Outcome, Reason, Record, Recovery, Stamp, State, Step};
 use super::tokens::Tokens;
 use crate::core::caller::{Caller, ADMIN_UID};
-use crate::core::context::{OtherVm, VmLookup};
+use crate::core::context::{ObjectKey, ObjectLookup, OtherVm, VmLookup};
 use crate::core::hooks::{HookManager, VmView};
 use crate::core::host::{Host, HostPool, HostState, ShareChange};
 use crate::core::image::{ImageChanges, ImagePool};
@@ -1467,7 +1467,8 @@ impl VmPool {
     fn view<'a>(&'a self, vm: &'a Vm) -> VmView<'a> {
         let mut view = VmView::new(vm.id, &vm.template)
             .owner(vm.uid, &vm.uname)
-            .others(self);
+            .others(self)
+            .objects(self);
         if let Some(h) = vm.host() {
             view = view.host(&h.host);
         }
@@ -1507,6 +1508,27 @@ impl VmLookup for VmPool {
             owner: vm.uid,
             template: vm.template.clone(),
         })
+    }
+}
+
+/// Networks and images for `$NETWORK[...]` and `$IMAGE[...]` in hook
+/// arguments (creation builds its own [`create::PoolObjects`]).
+impl ObjectLookup for VmPool {
+    fn network(&self, owner: u64, key: ObjectKey<'_>) -> Option<Template> {
+        self.objects().network(owner, key)
+    }
+
+    fn image(&self, owner: u64, key: ObjectKey<'_>) -> Option<Template> {
+        self.objects().image(owner, key)
+    }
+}
+
+impl VmPool {
+    fn objects(&self) -> create::PoolObjects<'_> {
+        create::PoolObjects {
+            vnets: &self.vnets,
+            images: &self.images,
+        }
     }
 }
 
