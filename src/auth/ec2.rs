@@ -115,6 +115,25 @@ impl Scheme {
     }
 }
 
+/// Whether the request is signed with SigV4, whose signature covers the
+/// body (its payload hash); told from the headers and the query alone, as
+/// [`verify_with`] tells it, so that a streamed body is hashed only when
+/// its hash will be checked.
+pub fn signs_body(headers: &[(String, String)], query: &[(String, String)]) -> bool {
+    let request = SignedRequest {
+        method: "",
+        path: "",
+        headers,
+        query,
+        params: &[],
+        body: None,
+    };
+    matches!(
+        Scheme::of(&request),
+        Ok(Scheme::V4Header(_) | Scheme::V4Query(_))
+    )
+}
+
 /// The SigV2 host strings (§3.3): the `Host` header as received and
 /// without its port, and each configured name with and without its port;
 /// lower-case, without repeats.
@@ -854,6 +873,29 @@ mod tests {
             check_streamed(&headers, T4 + 901, secret_of).map(|_| ()),
             Err(Error::Expired)
         );
+    }
+
+    #[test]
+    fn only_sigv4_signs_the_body() {
+        let none = pairs(&[]);
+        let v4 = v4_headers("cloud.example.org:4567", "20240115T102030Z");
+        assert!(signs_body(&v4, &none));
+        let presigned = pairs(&[
+            ("X-Amz-Algorithm", sigv4::ALGORITHM),
+            (
+                "X-Amz-Credential",
+                "alice/20240115/us-east-1/ec2/aws4_request",
+            ),
+            ("X-Amz-Date", "20240115T102030Z"),
+            ("X-Amz-Expires", "300"),
+            ("X-Amz-SignedHeaders", "host"),
+            ("X-Amz-Signature", "00"),
+        ]);
+        assert!(signs_body(&none, &presigned));
+        // SigV2 in the query (or in the body, which is not looked at).
+        let v2 = pairs(&[("SignatureVersion", "2"), ("Signature", "x")]);
+        assert!(!signs_body(&none, &v2));
+        assert!(!signs_body(&none, &none));
     }
 
     #[test]

@@ -26,8 +26,9 @@ use super::error::Ec2Error;
 use super::params::Params;
 use super::{context, images, router, Action};
 use crate::api::common::{sendable_body, AppState, RequestId};
-use crate::auth::ec2::{Deferred, SignedRequest};
+use crate::auth::ec2::{signs_body, Deferred, SignedRequest};
 use crate::auth::sigv4::PayloadHasher;
+use crate::core;
 
 /// Largest text field of a multipart body (the upload's parameters).
 const TEXT_FIELD_LIMIT: u64 = 16 * 1024;
@@ -55,7 +56,9 @@ pub(super) async fn serve(
             .per_field(TEXT_FIELD_LIMIT)
             .for_field("file", limit),
     );
-    let body = HashedBody::new(sendable_body(body));
+    // SigV1/V2 do not sign the body: hashing an upload for them would
+    // only cost CPU.
+    let body = HashedBody::new(sendable_body(body), signs_body(headers, &query));
     let mut form = Multipart::with_constraints(body.clone(), boundary, constraints);
     let mut fields = Vec::new();
     let mut file = None;
@@ -183,16 +186,21 @@ struct HashedBody(Arc<Mutex<Hashing>>);
 
 struct Hashing {
     chunks: Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>,
-    hasher: PayloadHasher,
+    /// `None` when the request's signature does not cover the body.
+    hasher: Option<PayloadHasher>,
     /// The body has ended (a stream must not be polled after its end).
     ended: bool,
 }
 
 impl HashedBody {
-    fn new(chunks: impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static) -> Self {
+    /// The body, hashed as it passes if `hash`.
+    fn new(
+        chunks: impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+        hash: bool,
+    ) -> Self {
         HashedBody(Arc::new(Mutex::new(Hashing {
             chunks: Box::pin(chunks),
-            hasher: PayloadHasher::default(),
+            hasher: hash.then(PayloadHasher::default),
             ended: false,
         })))
     }
@@ -209,7 +217,12 @@ impl HashedBody {
             }
         }
         let hashing = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(hashing.hasher.clone().finish())
+        let hasher = hashing.hasher.clone().ok_or_else(|| {
+            Ec2Error::from(core::Error::Internal(
+                "a SigV4 check on a body that was not hashed".into(),
+            ))
+        })?;
+        Ok(hasher.finish())
     }
 }
 
@@ -223,7 +236,11 @@ impl Stream for HashedBody {
         }
         let next = hashing.chunks.as_mut().poll_next(cx);
         match &next {
-            Poll::Ready(Some(Ok(chunk))) => hashing.hasher.update(chunk),
+            Poll::Ready(Some(Ok(chunk))) => {
+                if let Some(hasher) = hashing.hasher.as_mut() {
+                    hasher.update(chunk);
+                }
+            }
             Poll::Ready(None) => hashing.ended = true,
             Poll::Ready(Some(Err(_))) | Poll::Pending => {}
         }
@@ -237,12 +254,15 @@ mod tests {
     use crate::auth::sigv4::payload_hash;
 
     fn chunks(parts: &[&'static [u8]]) -> HashedBody {
-        HashedBody::new(stream::iter(
-            parts
-                .iter()
-                .map(|p| Ok(Bytes::from_static(p)))
-                .collect::<Vec<_>>(),
-        ))
+        HashedBody::new(
+            stream::iter(
+                parts
+                    .iter()
+                    .map(|p| Ok(Bytes::from_static(p)))
+                    .collect::<Vec<_>>(),
+            ),
+            true,
+        )
     }
 
     #[actix_web::test]
