@@ -14,7 +14,7 @@
 use std::io;
 use std::process::{Child, Command};
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::OnceLock;
 use std::thread;
 
 /// How much lower than the server driver processes run (`nice -n`).
@@ -29,11 +29,7 @@ pub fn spawn(mut command: Command) -> io::Result<Child> {
         return command.spawn();
     };
     let (reply, answer) = mpsc::channel();
-    let sent = spawner
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .send((command, reply));
-    if let Err(mpsc::SendError((mut command, _))) = sent {
+    if let Err(mpsc::SendError((mut command, _))) = spawner.send((command, reply)) {
         return command.spawn();
     }
     answer
@@ -43,8 +39,8 @@ pub fn spawn(mut command: Command) -> io::Result<Child> {
 
 /// The spawner thread's queue, started on first use; `None` if the thread
 /// could not be started.
-fn spawner() -> Option<&'static Mutex<Sender<Request>>> {
-    static SPAWNER: OnceLock<Option<Mutex<Sender<Request>>>> = OnceLock::new();
+fn spawner() -> Option<&'static Sender<Request>> {
+    static SPAWNER: OnceLock<Option<Sender<Request>>> = OnceLock::new();
     SPAWNER
         .get_or_init(|| {
             let (queue, requests) = mpsc::channel::<Request>();
@@ -52,7 +48,7 @@ fn spawner() -> Option<&'static Mutex<Sender<Request>>> {
                 .name("driver-spawner".into())
                 .spawn(move || serve(requests));
             match started {
-                Ok(_) => Some(Mutex::new(queue)),
+                Ok(_) => Some(queue),
                 Err(e) => {
                     tracing::warn!("driver processes run at the server's priority: {e}");
                     None
