@@ -509,16 +509,25 @@ mod tests {
         params
     }
 
-    fn check_v2(params: &[(String, String)], host: &str, now: u64) -> Result<String> {
-        let headers = pairs(&[("host", host)]);
-        let request = SignedRequest {
+    /// A POST to `/` without a query string.
+    fn post<'a>(
+        headers: &'a [(String, String)],
+        params: &'a [(String, String)],
+        body: Option<&'a [u8]>,
+    ) -> SignedRequest<'a> {
+        SignedRequest {
             method: "POST",
             path: "/",
-            headers: &headers,
+            headers,
             query: &[],
             params,
-            body: Some(b""),
-        };
+            body,
+        }
+    }
+
+    fn check_v2(params: &[(String, String)], host: &str, now: u64) -> Result<String> {
+        let headers = pairs(&[("host", host)]);
+        let request = post(&headers, params, Some(b""));
         whole(verify_with(&request, &policy(), at(now), secret_of))
     }
 
@@ -668,14 +677,7 @@ mod tests {
 
     fn check_v4(headers: &[(String, String)], body: &[u8], now: u64) -> Result<String> {
         let params = pairs(&[("Action", "DescribeInstances"), ("Version", "2016-11-15")]);
-        let request = SignedRequest {
-            method: "POST",
-            path: "/",
-            headers,
-            query: &[],
-            params: &params,
-            body: Some(body),
-        };
+        let request = post(headers, &params, Some(body));
         whole(verify_with(&request, &policy(), at(now), secret_of))
     }
 
@@ -779,14 +781,7 @@ mod tests {
         secret_of: impl FnOnce(&str) -> Result<Option<Secret>>,
     ) -> Result<Deferred> {
         let params = pairs(&[("Action", "UploadImage")]);
-        let request = SignedRequest {
-            method: "POST",
-            path: "/",
-            headers,
-            query: &[],
-            params: &params,
-            body: None,
-        };
+        let request = post(headers, &params, None);
         let (key, deferred) = verify_with(&request, &policy(), at(now), secret_of)?;
         assert_eq!(key, "alice");
         Ok(deferred.expect("a streamed SigV4 body is checked at its end"))
@@ -880,17 +875,8 @@ mod tests {
         let none = pairs(&[]);
         let v4 = v4_headers("cloud.example.org:4567", "20240115T102030Z");
         assert!(signs_body(&v4, &none));
-        let presigned = pairs(&[
-            ("X-Amz-Algorithm", sigv4::ALGORITHM),
-            (
-                "X-Amz-Credential",
-                "alice/20240115/us-east-1/ec2/aws4_request",
-            ),
-            ("X-Amz-Date", "20240115T102030Z"),
-            ("X-Amz-Expires", "300"),
-            ("X-Amz-SignedHeaders", "host"),
-            ("X-Amz-Signature", "00"),
-        ]);
+        let mut presigned = presigned_query();
+        presigned.push(("X-Amz-Signature".into(), "00".into()));
         assert!(signs_body(&none, &presigned));
         // SigV2 in the query (or in the body, which is not looked at).
         let v2 = pairs(&[("SignatureVersion", "2"), ("Signature", "x")]);
@@ -898,9 +884,9 @@ mod tests {
         assert!(!signs_body(&none, &none));
     }
 
-    #[test]
-    fn v4_presigned_streamed_is_checked_at_the_end() {
-        let mut query = pairs(&[
+    /// A presigned SigV4 query of alice at T4, without its signature.
+    fn presigned_query() -> Vec<(String, String)> {
+        pairs(&[
             ("X-Amz-Algorithm", sigv4::ALGORITHM),
             (
                 "X-Amz-Credential",
@@ -909,7 +895,12 @@ mod tests {
             ("X-Amz-Date", "20240115T102030Z"),
             ("X-Amz-Expires", "300"),
             ("X-Amz-SignedHeaders", "host"),
-        ]);
+        ])
+    }
+
+    #[test]
+    fn v4_presigned_streamed_is_checked_at_the_end() {
+        let mut query = presigned_query();
         let headers = pairs(&[("host", "cloud.example.org:4567")]);
         let good = sigv4::payload_hash(STREAMED);
         let signature = sign_t4(
@@ -963,14 +954,7 @@ mod tests {
     fn streamed_sigv2_has_nothing_left_to_check() {
         let params = v2_params(&[], "cloud.example.org");
         let headers = pairs(&[("host", "cloud.example.org")]);
-        let request = SignedRequest {
-            method: "POST",
-            path: "/",
-            headers: &headers,
-            query: &[],
-            params: &params,
-            body: None,
-        };
+        let request = post(&headers, &params, None);
         assert_eq!(
             whole(verify_with(&request, &policy(), at(T), secret_of)),
             Ok("alice".into())
@@ -981,14 +965,7 @@ mod tests {
     fn v4_unknown_user_fails_like_a_bad_signature() {
         let headers = v4_headers("cloud.example.org:4567", "20240115T102030Z");
         let params = pairs(&[]);
-        let request = SignedRequest {
-            method: "POST",
-            path: "/",
-            headers: &headers,
-            query: &[],
-            params: &params,
-            body: Some(BODY),
-        };
+        let request = post(&headers, &params, Some(BODY));
         assert_eq!(
             whole(verify_with(&request, &policy(), at(T4), |_| Ok(None))),
             Err(Error::Invalid)
