@@ -12,14 +12,16 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
@@ -205,21 +207,6 @@ impl Local {
             Err(TransportError::NotFound(program.to_string()))
         }
     }
-
-    /// Ends a command that outlived its timeout: SIGTERM to its group,
-    /// up to `grace` for the leader to go, then SIGKILL to whatever is left
-    /// of the group (children that ignored or survived the SIGTERM).
-    fn kill_group(&self, group: Pid, status: &Receiver<io::Result<ExitStatus>>) {
-        // ESRCH (the group is already gone) is the outcome we want anyway.
-        let _ = killpg(group, Signal::SIGTERM);
-        let leader_gone = status.recv_timeout(self.grace).is_ok();
-        let _ = killpg(group, Signal::SIGKILL);
-        if !leader_gone {
-            // SIGKILL cannot be ignored; the bound only guards against a
-            // process stuck in the kernel (uninterruptible sleep).
-            let _ = status.recv_timeout(self.grace.max(Duration::from_secs(1)));
-        }
-    }
 }
 
 impl Transport for Local {
@@ -244,6 +231,9 @@ impl Local {
     /// capped output. The SSH transport runs `ssh` through this too, so a
     /// timeout kills the ssh client the same way; `what` names the program
     /// in errors.
+    ///
+    /// The calling thread feeds stdin and reads both outputs itself (see
+    /// [`Pipes`]): no thread is started per command.
     pub(super) fn execute(
         &self,
         mut process: std::process::Command,
@@ -267,75 +257,104 @@ impl Local {
             .process_group(0);
         // Below the server's priority (see spawner.rs).
         let mut child = spawner::spawn(process).map_err(io_error)?;
-        let started = Instant::now();
-        let group = Pid::from_raw(
-            i32::try_from(child.id())
-                .map_err(|_| io_error(io::Error::other("process id out of range")))?,
-        );
-
-        if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            // A script that does not read its stdin must not block us: the
-            // writer gets EPIPE when it exits and the thread ends.
-            thread::spawn(move || {
-                let _ = pipe.write_all(&data);
-            });
-        }
-        let stdout = child
-            .stdout
-            .take()
-            .map(|pipe| collect(pipe, self.output_cap, Keep::Head));
-        let stderr = child
-            .stderr
-            .take()
-            .map(|pipe| collect(pipe, self.output_cap, Keep::Tail));
-        let (status_tx, status_rx) = mpsc::channel();
-        thread::spawn(move || {
-            let _ = status_tx.send(child.wait());
-        });
-
-        let deadline = started + timeout;
-        let mut exit = match status_rx.recv_timeout(timeout) {
-            Ok(Ok(status)) => exit_of(status),
-            Ok(Err(e)) => {
-                let _ = killpg(group, Signal::SIGKILL);
-                return Err(io_error(e));
-            }
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
-                self.kill_group(group, &status_rx);
-                Exit::TimedOut
+        let deadline = Instant::now() + timeout;
+        let group = match i32::try_from(child.id()) {
+            Ok(pid) => Pid::from_raw(pid),
+            Err(_) => {
+                let _ = child.kill();
+                reap_later(child);
+                return Err(io_error(io::Error::other("process id out of range")));
             }
         };
+        let mut pipes = Pipes::new(&mut child, stdin, self.output_cap);
 
         // The output is complete when every process holding the pipes has
-        // closed them. A background child left running can keep them open:
-        // give it until the deadline, then kill the group like a timeout.
-        let output_deadline = match exit {
-            Exit::TimedOut => Instant::now() + self.grace,
-            _ => deadline,
-        };
-        let mut take = |pipe: Option<Receiver<Vec<u8>>>| -> Vec<u8> {
-            let Some(pipe) = pipe else {
-                return Vec::new();
-            };
-            let wait = output_deadline.saturating_duration_since(Instant::now());
-            match pipe.recv_timeout(wait) {
-                Ok(bytes) => bytes,
-                Err(_) => {
-                    if exit != Exit::TimedOut {
-                        exit = Exit::TimedOut;
-                    }
-                    let _ = killpg(group, Signal::SIGKILL);
-                    pipe.recv_timeout(self.grace).unwrap_or_default()
-                }
+        // closed them: normally the command exiting. A command still
+        // running at the deadline is killed; so is a background child it
+        // left holding the pipes (the command itself may have exited).
+        let closed = match pipes.pump(deadline) {
+            Ok(closed) => closed,
+            Err(e) => {
+                let _ = killpg(group, Signal::SIGKILL);
+                reap_later(child);
+                return Err(io_error(e));
             }
         };
-        let stdout = take(stdout);
-        let stderr = take(stderr);
+        let exit = if closed {
+            match wait_until(&mut child, deadline) {
+                Ok(Some(status)) => exit_of(status),
+                // It closed its outputs but kept running.
+                Ok(None) => self.kill_group(group, child),
+                Err(e) => {
+                    let _ = killpg(group, Signal::SIGKILL);
+                    reap_later(child);
+                    return Err(io_error(e));
+                }
+            }
+        } else {
+            self.kill_group(group, child);
+            // What the killed processes wrote last; the pipes close as
+            // they die.
+            let _ = pipes.pump(Instant::now() + self.grace);
+            Exit::TimedOut
+        };
+        let (stdout, stderr) = pipes.finish();
         Ok(Output {
             exit,
             stdout,
             stderr,
         })
+    }
+
+    /// Ends a command that outlived its timeout: SIGTERM to its group, up
+    /// to `grace` for the leader to go, then SIGKILL to whatever is left
+    /// of the group (children that ignored or survived the SIGTERM).
+    fn kill_group(&self, group: Pid, mut child: Child) -> Exit {
+        // ESRCH (the group is already gone) is the outcome we want anyway.
+        let _ = killpg(group, Signal::SIGTERM);
+        let leader_gone = matches!(
+            wait_until(&mut child, Instant::now() + self.grace),
+            Ok(Some(_))
+        );
+        let _ = killpg(group, Signal::SIGKILL);
+        if !leader_gone {
+            // SIGKILL cannot be ignored; the bound only guards against a
+            // process stuck in the kernel (uninterruptible sleep).
+            let bound = Instant::now() + self.grace.max(Duration::from_secs(1));
+            if !matches!(wait_until(&mut child, bound), Ok(Some(_))) {
+                reap_later(child);
+            }
+        }
+        Exit::TimedOut
+    }
+}
+
+/// Waits for `child` to exit until `until`: `None` if it still runs then.
+/// Used once its outputs have closed, when it has exited or is about to,
+/// so the checks start a few microseconds apart and back off from there.
+fn wait_until(child: &mut Child, until: Instant) -> io::Result<Option<ExitStatus>> {
+    let mut pause = Duration::from_micros(20);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        thread::sleep(pause.min(left));
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// Reaps `child` whenever it ends, on a thread of its own: for the rare
+/// command that outlives everything `execute` waits for, so it never
+/// stays a zombie.
+fn reap_later(mut child: Child) {
+    if !matches!(child.try_wait(), Ok(Some(_))) {
+        thread::spawn(move || {
+            let _ = child.wait();
+        });
     }
 }
 
@@ -349,6 +368,142 @@ fn exit_of(status: ExitStatus) -> Exit {
     }
 }
 
+/// A running command's three pipes, served by the thread that waits for
+/// it: stdin written as the command reads it, stdout and stderr read as
+/// they fill, so the command never blocks on a full pipe. One `poll` loop
+/// instead of a thread per pipe: starting and ending three or four
+/// threads per command cost the server more CPU than its own work on
+/// every driver action.
+struct Pipes {
+    stdin: Option<(ChildStdin, Vec<u8>)>,
+    written: usize,
+    stdout: Option<ChildStdout>,
+    stderr: Option<ChildStderr>,
+    out: Capped,
+    err: Capped,
+}
+
+/// Which pipe a poll entry is.
+#[derive(Clone, Copy)]
+enum Pipe {
+    In,
+    Out,
+    Err,
+}
+
+impl Pipes {
+    /// Takes `child`'s pipes; `stdin` is what to write to its stdin.
+    fn new(child: &mut Child, stdin: Option<Vec<u8>>, cap: usize) -> Self {
+        Pipes {
+            stdin: child
+                .stdin
+                .take()
+                .zip(stdin)
+                .filter(|(_, data)| !data.is_empty()),
+            written: 0,
+            stdout: child.stdout.take(),
+            stderr: child.stderr.take(),
+            out: Capped::new(cap, Keep::Head),
+            err: Capped::new(cap, Keep::Tail),
+        }
+    }
+
+    /// Moves bytes until all three pipes are closed (`true`) or `until`
+    /// passes (`false`). Stdin closes when all of it is written or the
+    /// command closes its end (it exited, or does not want the rest).
+    fn pump(&mut self, until: Instant) -> io::Result<bool> {
+        loop {
+            if self.stdin.is_none() && self.stdout.is_none() && self.stderr.is_none() {
+                return Ok(true);
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(false);
+            }
+            // Rounded up, so the last fraction of a millisecond is waited
+            // for, not spun on; longer waits are split into several polls.
+            let millis = left.as_micros().div_ceil(1000);
+            let timeout = PollTimeout::from(u16::try_from(millis).unwrap_or(u16::MAX));
+            let mut ready = [None; 3];
+            {
+                let mut fds = Vec::with_capacity(3);
+                let mut which = Vec::with_capacity(3);
+                if let Some((pipe, _)) = &self.stdin {
+                    fds.push(PollFd::new(pipe.as_fd(), PollFlags::POLLOUT));
+                    which.push(Pipe::In);
+                }
+                if let Some(pipe) = &self.stdout {
+                    fds.push(PollFd::new(pipe.as_fd(), PollFlags::POLLIN));
+                    which.push(Pipe::Out);
+                }
+                if let Some(pipe) = &self.stderr {
+                    fds.push(PollFd::new(pipe.as_fd(), PollFlags::POLLIN));
+                    which.push(Pipe::Err);
+                }
+                match poll(&mut fds, timeout) {
+                    Ok(_) => {}
+                    Err(Errno::EINTR) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+                for (slot, (fd, pipe)) in ready.iter_mut().zip(fds.iter().zip(which)) {
+                    // Readiness, hang-up and error all mean "act now": the
+                    // read or write says which.
+                    if fd.revents().is_some_and(|r| !r.is_empty()) {
+                        *slot = Some(pipe);
+                    }
+                }
+            }
+            for pipe in ready.into_iter().flatten() {
+                match pipe {
+                    Pipe::In => self.feed(),
+                    Pipe::Out => drain(&mut self.stdout, &mut self.out),
+                    Pipe::Err => drain(&mut self.stderr, &mut self.err),
+                }
+            }
+        }
+    }
+
+    /// Writes the next piece of stdin; closes it when all is written or
+    /// the command closed its end (EPIPE: it does not want the rest).
+    fn feed(&mut self) {
+        let Some((pipe, data)) = &mut self.stdin else {
+            return;
+        };
+        // POLLOUT promises room for PIPE_BUF bytes: a write of at most
+        // that much never blocks.
+        const PIPE_BUF: usize = 4096;
+        let end = data.len().min(self.written + PIPE_BUF);
+        match pipe.write(&data[self.written..end]) {
+            Ok(n) => self.written += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return,
+            Err(_) => self.written = data.len(),
+        }
+        if self.written == data.len() {
+            self.stdin = None;
+        }
+    }
+
+    /// The kept stdout and stderr.
+    fn finish(self) -> (Vec<u8>, Vec<u8>) {
+        (self.out.finish(), self.err.finish())
+    }
+}
+
+/// Reads what `pipe` has (poll said it is readable, so this does not
+/// block) into `kept`; closes the pipe at its end or on an error.
+fn drain(pipe: &mut Option<impl Read>, kept: &mut Capped) {
+    let Some(reader) = pipe else {
+        return;
+    };
+    let mut chunk = [0u8; 8192];
+    match reader.read(&mut chunk) {
+        Ok(0) => *pipe = None,
+        Ok(n) => kept.push(&chunk[..n]),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+        Err(_) => *pipe = None,
+    }
+}
+
 /// Which part of an over-long stream is kept.
 #[derive(Clone, Copy)]
 enum Keep {
@@ -358,40 +513,45 @@ enum Keep {
     Tail,
 }
 
-/// Reads `pipe` to its end on a thread, keeping at most `cap` bytes; the
-/// bytes arrive on the returned channel when the pipe closes.
-fn collect(mut pipe: impl Read + Send + 'static, cap: usize, keep: Keep) -> Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut kept = Vec::new();
-        let mut chunk = [0u8; 8192];
-        loop {
-            let n = match pipe.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
-            };
-            match keep {
-                Keep::Head => {
-                    let room = cap.saturating_sub(kept.len());
-                    kept.extend_from_slice(&chunk[..n.min(room)]);
-                }
-                Keep::Tail => {
-                    kept.extend_from_slice(&chunk[..n]);
-                    // Trim in batches, not on every read.
-                    if kept.len() > 2 * cap {
-                        kept.drain(..kept.len() - cap);
-                    }
+/// A stream's bytes, at most `cap` of them kept; the rest is read and
+/// dropped so the command never blocks.
+struct Capped {
+    kept: Vec<u8>,
+    cap: usize,
+    keep: Keep,
+}
+
+impl Capped {
+    fn new(cap: usize, keep: Keep) -> Self {
+        Capped {
+            kept: Vec::new(),
+            cap,
+            keep,
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        match self.keep {
+            Keep::Head => {
+                let room = self.cap.saturating_sub(self.kept.len());
+                self.kept.extend_from_slice(&bytes[..bytes.len().min(room)]);
+            }
+            Keep::Tail => {
+                self.kept.extend_from_slice(bytes);
+                // Trim in batches, not on every read.
+                if self.kept.len() > 2 * self.cap {
+                    self.kept.drain(..self.kept.len() - self.cap);
                 }
             }
         }
-        if kept.len() > cap {
-            kept.drain(..kept.len() - cap);
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        if self.kept.len() > self.cap {
+            self.kept.drain(..self.kept.len() - self.cap);
         }
-        let _ = tx.send(kept);
-    });
-    rx
+        self.kept
+    }
 }
 
 #[cfg(test)]
@@ -624,6 +784,56 @@ mod tests {
         assert!(out.stdout.starts_with(b"out 0\nout 1\n"));
         assert_eq!(out.stderr.len(), 64);
         assert!(out.stderr.ends_with(b"err 1999\n"));
+    }
+
+    #[test]
+    fn closing_the_outputs_does_not_end_the_wait() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Outputs closed first, then stdin read to its end: the command
+        // still gets all of it and its exit status counts.
+        let copy = dir.path().join("copy");
+        script(
+            dir.path(),
+            "quiet",
+            &format!("exec >&- 2>&-\ncat > {}\nexit 4", copy.display()),
+        );
+        let mut cmd = command("quiet", &[], Duration::from_secs(10));
+        cmd.stdin = Some(vec![b'q'; 300_000]);
+        let out = Local::new(dir.path())
+            .run(&Site::FrontEnd, &cmd)
+            .expect("runs");
+        assert_eq!(out.exit, Exit::Code(4));
+        assert_eq!(fs::read(&copy).expect("copy").len(), 300_000);
+
+        // Outputs closed and still running at the deadline: killed.
+        script(dir.path(), "mute", "exec >&- 2>&-\nsleep 60");
+        let started = Instant::now();
+        let out = Local::new(dir.path())
+            .grace(Duration::from_millis(300))
+            .run(
+                &Site::FrontEnd,
+                &command("mute", &[], Duration::from_secs(1)),
+            )
+            .expect("runs");
+        assert_eq!(out.exit, Exit::TimedOut);
+        assert!(started.elapsed() < Duration::from_secs(30));
+    }
+
+    #[test]
+    fn stdin_and_stdout_flow_at_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Far more than both pipes hold: it only finishes if stdin is fed
+        // while stdout is read.
+        script(dir.path(), "echoer", "cat");
+        let data: Vec<u8> = (0..4_000_000u32).map(|i| (i % 251) as u8).collect();
+        let mut cmd = command("echoer", &[], Duration::from_secs(60));
+        cmd.stdin = Some(data.clone());
+        let out = Local::new(dir.path())
+            .output_cap(8 << 20)
+            .run(&Site::FrontEnd, &cmd)
+            .expect("runs");
+        assert_eq!(out.exit, Exit::Code(0));
+        assert!(out.stdout == data, "stdout differs from stdin");
     }
 
     #[test]
