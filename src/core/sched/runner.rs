@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{plan, Limits, PendingVm, Plan};
 use crate::core::host::Host;
@@ -104,9 +104,19 @@ impl Scheduler {
 /// not one cycle per VM, for a delay nobody notices.
 const GATHER: Duration = Duration::from_millis(10);
 
+/// How long a ring waits before the cycle it asks for, after a cycle
+/// that took `last`: at least [`GATHER`], and at least as long as that
+/// cycle. Thousands of VMs waiting for a host make a cycle cost tens of
+/// milliseconds; rung by every create, back-to-back cycles would take a
+/// whole CPU from the requests doing the creating. This way the
+/// scheduler takes at most about half of one.
+fn ring_pause(last: Duration) -> Duration {
+    GATHER.max(last)
+}
+
 /// Runs `scheduler` on a thread named `scheduler`: a cycle at once, then
-/// one every `interval` or shortly after `bell` rings ([`GATHER`]), until
-/// `bell` is stopped.
+/// one every `interval` or shortly after `bell` rings ([`ring_pause`]),
+/// until `bell` is stopped.
 pub fn spawn(
     scheduler: Scheduler,
     interval: Duration,
@@ -118,14 +128,16 @@ pub fn spawn(
             if bell.is_stopped() {
                 return;
             }
+            let started = Instant::now();
             if let Err(e) = scheduler.cycle() {
                 tracing::error!("scheduler: cycle failed: {e}");
             }
+            let took = started.elapsed();
             match bell.wait(interval) {
                 Wake::Stopped => return,
                 Wake::Timeout => {}
                 Wake::Rung => {
-                    thread::sleep(GATHER);
+                    thread::sleep(ring_pause(took));
                     // The rings of the VMs gathered meanwhile are answered
                     // by this cycle.
                     if bell.wait(Duration::ZERO) == Wake::Stopped {
@@ -143,7 +155,6 @@ mod tests {
     use crate::core::Error;
     use crate::template::Template;
     use std::sync::Mutex;
-    use std::time::Instant;
 
     /// A VM pool: pending VMs, a deploy that can be told to fail, and what
     /// the scheduler did.
@@ -262,6 +273,14 @@ mod tests {
             Limits::default(),
         );
         assert_eq!(s.cycle().expect("cycle"), Plan::default());
+    }
+
+    #[test]
+    fn a_ring_waits_at_least_as_long_as_the_last_cycle_took() {
+        assert_eq!(ring_pause(Duration::ZERO), GATHER);
+        assert_eq!(ring_pause(GATHER / 2), GATHER);
+        let slow = Duration::from_millis(40);
+        assert_eq!(ring_pause(slow), slow);
     }
 
     #[test]
