@@ -1,6 +1,6 @@
 """Shared helpers of the HTTP benchmarks (benches/occi_bench.py,
 benches/ec2_vs_moto.py): start a release-built `cloudgate serve` on a temp
-data dir, run wrk and parse its figures, read a process's memory.
+data dir, run wrk and parse its figures, read a process's memory and CPU.
 
 Everything talks to 127.0.0.1 only. Figures are printed, never asserted.
 """
@@ -31,6 +31,21 @@ def proc_status(pid, field):
     except OSError:
         return None
     return None
+
+
+def proc_cpu(pid):
+    """CPU seconds of a process from /proc/PID/stat: (its own utime+stime,
+    its reaped children's cutime+cstime), or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # The comm (field 2) may hold spaces and ')': fields resume after the
+    # last ')', with field 3 (state) first, so fields 14-17 are [11:15].
+    utime, stime, cutime, cstime = (int(x) for x in stat[stat.rindex(")") + 1:].split()[11:15])
+    tick = os.sysconf("SC_CLK_TCK")
+    return (utime + stime) / tick, (cutime + cstime) / tick
 
 
 def reset_hwm(pid):

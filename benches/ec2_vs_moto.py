@@ -9,7 +9,11 @@ dir; `moto_server` on a free 127.0.0.1 port):
      BENCH_ROUNDS rounds that alternate between the servers, so both see
      the same machine (a shared 2-core VM's speed drifts by tens of per
      cent within minutes); the ratio is given overall and as the median of
-     the rounds' ratios.
+     the rounds' ratios. A CPU line per server splits each call's CPU into
+     the bench's own (boto3), the server's and its driver processes' (the
+     scripts deploying cloudgate's VMs, counted until the server's CPU
+     stops growing); the machine's CPUs over their sum bound the calls/s
+     that server could take from boto3 clients here if nothing else ran.
 Then for each server:
   2. RunInstances from 32 concurrent boto3 clients (threads; BENCH_CONC
      calls), then topped up (untimed) to 1,000 instances;
@@ -46,7 +50,7 @@ import botocore.config
 sys.dont_write_bytecode = True  # no __pycache__ in benches/
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
-from benchlib import fmt_wrk, mib, proc_status, wrk  # noqa: E402
+from benchlib import fmt_wrk, mib, proc_cpu, proc_status, wrk  # noqa: E402
 
 SEQ = int(os.environ.get("BENCH_SEQ", "200"))
 ROUNDS = max(1, int(os.environ.get("BENCH_ROUNDS", "5")))
@@ -149,10 +153,26 @@ def timed(count, fn):
     return done, time.time() - start
 
 
+def settle_cpu(pid):
+    """Waits until the process's CPU (own and reaped children's) stops
+    growing: readings 0.5 s apart that differ by < 0.02 s, or 30 s.
+    Returns the last reading, as proc_cpu does."""
+    last = proc_cpu(pid)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        time.sleep(0.5)
+        now = proc_cpu(pid)
+        if now is None or last is None or sum(now) - sum(last) < 0.02:
+            return now
+        last = now
+    return last
+
+
 def run_sequential(targets):
     """RunInstances one after the other through boto3, in rounds that
     alternate between the targets (each round's order reversed from the
-    last), into each target's results: overall rate and per-round rates."""
+    last), into each target's results: overall rate and per-round rates,
+    and the CPU each call cost the bench, the server and its drivers."""
     calls = {}
     for t in targets:
         ec2 = t.client()
@@ -166,10 +186,25 @@ def run_sequential(targets):
         calls[t.name] = one
         t.results["run_rounds"] = []
     per_round = max(1, SEQ // ROUNDS)
+    # Settle first too, so the warm-up's VM deploying is not charged to
+    # the rounds. Each server is idle during the other's rounds (but for
+    # work it caused itself), so one span over all rounds is fair.
+    cpu_start = {t.name: settle_cpu(t.pid) for t in targets}
+    client_cpu = dict.fromkeys(calls, 0.0)
+    done = dict.fromkeys(calls, 0)
     for r in range(ROUNDS):
         for t in (targets if r % 2 == 0 else targets[::-1]):
+            # The bench is single-threaded here: its CPU (user+system) is
+            # boto3's cost. process_time, not os.times: the latter counts in
+            # 10 ms clock ticks, a fifth of a short round.
+            before = time.process_time()
             n, secs = timed(per_round, calls[t.name])
+            client_cpu[t.name] += time.process_time() - before
+            done[t.name] += n
             t.results["run_rounds"].append(n / secs)
+    # Cloudgate deploys the VMs it accepted with driver scripts after
+    # answering; wait for them, so their cost is counted.
+    cpu_end = {t.name: settle_cpu(t.pid) for t in targets}
     for t in targets:
         rates = t.results["run_rounds"]
         # Every round makes the same number of calls (unless one ran out
@@ -179,6 +214,20 @@ def run_sequential(targets):
               f"calls, {t.results['run_seq']:.1f} calls/s "
               f"({1000 / t.results['run_seq']:.2f} ms/call); rounds: "
               + ", ".join(f"{x:.0f}" for x in rates))
+    for t in targets:
+        (own0, kids0), (own1, kids1) = cpu_start[t.name], cpu_end[t.name]
+        n = done[t.name]
+        cpu = {"client": client_cpu[t.name] / n, "server": (own1 - own0) / n,
+               "drivers": (kids1 - kids0) / n}
+        for key, secs in cpu.items():
+            t.results[f"cpu_{key}_ms"] = 1000 * secs
+        total = sum(cpu.values())
+        t.results["cpu_bound"] = os.cpu_count() / total
+        print(f"  [{t.name}] CPU per sequential call: client {1000 * cpu['client']:.2f} ms, "
+              f"server {1000 * cpu['server']:.2f} ms, driver processes "
+              f"{1000 * cpu['drivers']:.2f} ms; total {1000 * total:.2f} ms -> at most "
+              f"{t.results['cpu_bound']:.0f} calls/s on {os.cpu_count()} CPUs "
+              "(if nothing else ran)")
 
 
 def run_instances(t):
@@ -346,6 +395,8 @@ def main():
                 rounds = sorted(a / b for a, b in zip(c["run_rounds"], m["run_rounds"]))
                 print(f"    per round: {', '.join(f'{x:.1f}x' for x in rounds)}; "
                       f"median {statistics.median(rounds):.1f}x")
+                print(f"    CPU bound for cloudgate on this machine: {c['cpu_bound']:.0f} "
+                      f"calls/s = {ratio(c['cpu_bound'], m['run_seq'])} moto's measured rate")
         print(f"  memory with 1,000 instances: cloudgate {mib(c.get('rss'))}, "
               f"moto {mib(m.get('rss'))}")
     finally:
