@@ -2,7 +2,8 @@
 //! spec/EC2.md §9): boto3 with SigV4 and SigV2, the aws CLI, and
 //! libcloud's EC2 driver with signature versions 2 and 4 (including
 //! `create_node` in a location from `list_locations`), each running
-//! its script under `tests/clients/` with a user and an image of its own.
+//! its script under `tests/clients/` with a user and an image of its own;
+//! and the golden response files checked against botocore's model.
 //!
 //! The clients come from the virtualenv `.ci/setup` creates (`.venv`). A
 //! missing client skips these tests, except under CI (`CI` set), where it
@@ -79,4 +80,26 @@ fn ec2_libcloud_sigv2_lists_creates_and_destroys() {
 #[test]
 fn ec2_libcloud_sigv4_lists_creates_and_destroys() {
     run(Server::shared(), "ec2_libcloud.py", &["4"]);
+}
+
+/// The golden responses use only names botocore's model of EC2 knows
+/// (`tests/clients/ec2_golden_shapes.py`): boto3 drops a misnamed element
+/// silently, so no client flow above would notice one.
+#[test]
+fn ec2_golden_files_match_botocores_model() {
+    let Some(python) = python() else {
+        return;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(&python)
+        .arg(root.join("tests/clients/ec2_golden_shapes.py"))
+        .arg(root.join("tests/data/ec2"))
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "golden files differ from botocore's model:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
