@@ -44,8 +44,9 @@ use std::thread;
 use std::time::Duration;
 
 use crate::core::ports::{
-    DeployRequest, DomainRequest, Drivers, HookRequest, HookSite, MigrateRequest, MonitorRequest,
-    PollAnswer, RestoreRequest, SaveRequest, ScriptEnv, TransferRequest, VmmTarget,
+    DeployRequest, DomainRequest, Drivers, HookRequest, HookSite, MigrateRequest, MigrationPhase,
+    MonitorRequest, PollAnswer, RestoreRequest, SaveRequest, ScriptEnv, TmAction, TransferRequest,
+    VmmTarget,
 };
 use crate::core::{Error, Result};
 use crate::template::Template;
@@ -330,9 +331,42 @@ impl Drivers for ScriptDrivers {
         self.vmm_unit(&request.target, "restore", vec![request.checkpoint.clone()])
     }
 
+    /// TM `premigrate`, VMM `migrate`, TM `postmigrate` (DRIVERS.md §2.3;
+    /// the VNM steps are no-ops for the network drivers cloudgate has).
+    /// A failed move runs TM `failmigrate` to undo `premigrate` and fails.
+    /// A failed `postmigrate` does not fail the migration: the domain
+    /// already runs on the destination, only the source keeps a copy.
     fn migrate(&self, request: &MigrateRequest) -> Result<()> {
+        let storage = |phase| TransferRequest {
+            vm_id: request.target.vm_id,
+            driver: request.tm_driver.clone(),
+            action: TmAction::Migration {
+                phase,
+                from: request.target.host.clone(),
+                to: request.destination.clone(),
+                dir: request.dir.clone(),
+            },
+            env: request.target.env.clone(),
+        };
+        self.transfer(&storage(MigrationPhase::Before))?;
         let args = vec![request.deploy_id.clone(), request.destination.clone()];
-        self.vmm_unit(&request.target, "migrate", args)
+        if let Err(e) = self.vmm_unit(&request.target, "migrate", args) {
+            if let Err(undo) = self.transfer(&storage(MigrationPhase::Failed)) {
+                tracing::warn!(
+                    vm = request.target.vm_id,
+                    "after a failed migration: {undo}"
+                );
+            }
+            return Err(e);
+        }
+        if let Err(e) = self.transfer(&storage(MigrationPhase::After)) {
+            tracing::warn!(
+                vm = request.target.vm_id,
+                "migrated to {}, but the source keeps its copy: {e}",
+                request.destination
+            );
+        }
+        Ok(())
     }
 
     fn poll(&self, request: &DomainRequest) -> Result<PollAnswer> {

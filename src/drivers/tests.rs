@@ -149,6 +149,8 @@ fn run_every_action(drivers: &ScriptDrivers, env: &ScriptEnv) -> HashMap<&'stati
             target: target(7, "node1", env),
             deploy_id: "dummy-7".into(),
             destination: "node2".into(),
+            tm_driver: "tm_dummy".into(),
+            dir: "/var/lib/one/vms/7".into(),
         }),
     );
     results.insert("shutdown", drivers.shutdown(&domain(7, "node2", env)));
@@ -254,6 +256,8 @@ fn dummy_domain_table_follows_the_life_cycle() {
             target: target(7, "node2", &env),
             deploy_id: id.clone(),
             destination: "node3".into(),
+            tm_driver: "tm_dummy".into(),
+            dir: "/vms/7".into(),
         })
         .expect("migrate");
     assert_eq!(poll("node2").state, Some(PollState::Disappeared));
@@ -486,7 +490,15 @@ fn scripts_get_the_spec_arguments_and_stdin() {
         ),
     );
     for action in [
-        "clone", "ln", "mkswap", "mkimage", "context", "mv", "delete",
+        "clone",
+        "ln",
+        "mkswap",
+        "mkimage",
+        "context",
+        "mv",
+        "delete",
+        "premigrate",
+        "postmigrate",
     ] {
         script(dir.path(), &format!("tm/rec/{action}"), &record);
     }
@@ -537,6 +549,8 @@ fn scripts_get_the_spec_arguments_and_stdin() {
             target: t.clone(),
             deploy_id: "one-7".into(),
             destination: "node2".into(),
+            tm_driver: "tm_rec".into(),
+            dir: "/vms/7".into(),
         })
         .expect("migrate");
     assert_eq!(drivers.poll(&dom).expect("poll"), PollAnswer::default());
@@ -553,7 +567,9 @@ shutdown one-7 node1 7 node1
 cancel one-7 node1 7 node1
 save one-7 /vms/7/checkpoint node1 7 node1
 restore /vms/7/checkpoint node1 7 node1
+premigrate node1 node2 /vms/7 7 0
 migrate one-7 node2 node1 7 node1
+postmigrate node1 node2 /vms/7 7 0
 poll one-7 node1 7 node1
 reboot one-7 node1 7 node1
 reset one-7 node1 7 node1
@@ -570,6 +586,62 @@ delete node2:/var/lib/one/vms/7 7 0
         fs::read_to_string(dir.path().join("stdin")).expect("stdin copy"),
         "<domain/>\n"
     );
+}
+
+/// Live migration runs the TM's premigrate and postmigrate around the
+/// VMM's migrate, failmigrate when the move fails; a failed postmigrate
+/// leaves the migration done.
+#[test]
+fn live_migration_moves_storage_through_the_tm_driver() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("ran");
+    let mut registry = Registry::new();
+    for class in [Class::Vmm, Class::Tm] {
+        registry
+            .add(DriverSpec::new(class, "m", "m"))
+            .expect("valid");
+    }
+    let drivers = ScriptDrivers::new(registry, Arc::new(Local::new(dir.path())));
+    let request = MigrateRequest {
+        target: VmmTarget {
+            driver: "m".into(),
+            ..target(7, "node1", &ScriptEnv::new())
+        },
+        deploy_id: "one-7".into(),
+        destination: "node2".into(),
+        tm_driver: "m".into(),
+        dir: "/vms/7".into(),
+    };
+    // Each run: which scripts fail, then what ran and how it ended.
+    let cases: [(&[&str], &str, bool); 4] = [
+        (&[], "premigrate migrate postmigrate", true),
+        (&["migrate"], "premigrate migrate failmigrate", false),
+        (&["premigrate"], "premigrate", false),
+        (&["postmigrate"], "premigrate migrate postmigrate", true),
+    ];
+    for (failing, ran, succeeds) in cases {
+        for (class, action) in [
+            ("tm", "premigrate"),
+            ("vmm", "migrate"),
+            ("tm", "postmigrate"),
+            ("tm", "failmigrate"),
+        ] {
+            let exit = if failing.contains(&action) { 1 } else { 0 };
+            script(
+                dir.path(),
+                &format!("{class}/m/{action}"),
+                &format!("printf '{action} ' >> {}; exit {exit}", log.display()),
+            );
+        }
+        let _ = fs::remove_file(&log);
+        let result = drivers.migrate(&request);
+        assert_eq!(result.is_ok(), succeeds, "{failing:?}: {result:?}");
+        if let Err(e) = result {
+            assert_eq!(driver_error_parts(&e).0, failing[0]);
+        }
+        let logged = fs::read_to_string(&log).expect("log");
+        assert_eq!(logged.trim_end(), ran, "{failing:?}");
+    }
 }
 
 #[test]
@@ -744,7 +816,7 @@ fn shipped_dummy_scripts_are_executable_posix_sh() {
             }
         }
     }
-    assert_eq!(scripts.len(), 1 + 1 + 9 + 7, "{scripts:?}");
+    assert_eq!(scripts.len(), 1 + 1 + 9 + 10, "{scripts:?}");
     for path in scripts {
         let mode = fs::metadata(&path).expect("metadata").permissions().mode();
         assert_eq!(mode & 0o111, 0o111, "{} is not executable", path.display());

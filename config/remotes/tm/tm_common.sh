@@ -66,3 +66,35 @@ check_word() {
         ''|*[!A-Za-z0-9_.-]*) fail "$SCRIPT_NAME: invalid name: $1" ;;
     esac
 }
+
+# shares_dir FROM TO DIR: true when host TO sees a file host FROM creates
+# in DIR, i.e. the two hosts share the VM directory and a migration must
+# neither copy nor remove it.
+shares_dir() {
+    _probe="$3/.cloudgate-probe.$$"
+    on "$1" "touch $(q "$_probe")" || return 1
+    if on "$2" "test -e $(q "$_probe")"; then _shared=0; else _shared=1; fi
+    on "$1" "rm -f $(q "$_probe")" || true
+    return $_shared
+}
+
+# migration_args "$@": sets src_host, dst_host and dir from the arguments
+# of premigrate, postmigrate and failmigrate.
+migration_args() {
+    [ $# -ge 3 ] || fail "usage: $SCRIPT_NAME <src host> <dst host> <dir> [<vid> <dsid>]"
+    src_host=$1
+    dst_host=$2
+    dir=$3
+    check_path "$dir"
+}
+
+# drop_copy KEEP DROP DIR: removes DIR from host DROP after a live
+# migration left the domain on host KEEP, unless the two share DIR.
+drop_copy() {
+    [ "$1" != "$2" ] || return 0
+    if shares_dir "$1" "$2" "$3"; then
+        return 0
+    fi
+    log "removing $3 from $2"
+    exec_and_log "Could not remove $3 from $2" on "$2" "rm -rf $(q "$3")"
+}

@@ -191,7 +191,9 @@ pub struct RestoreRequest {
 }
 
 /// `MIGRATE`: live-migrate the domain; runs on the source host
-/// (`target.host`), same deploy id afterwards.
+/// (`target.host`), same deploy id afterwards. The VM's storage follows
+/// through its TM driver's `premigrate`, `postmigrate` and, when the move
+/// fails, `failmigrate` (DRIVERS.md §2.3).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MigrateRequest {
     /// VM, source host and its driver.
@@ -200,6 +202,10 @@ pub struct MigrateRequest {
     pub deploy_id: String,
     /// The host the domain moves to.
     pub destination: String,
+    /// The TM driver of the source host, by name or folder.
+    pub tm_driver: String,
+    /// The VM's directory (`<VM_DIR>/<vid>`), the same path on both hosts.
+    pub dir: String,
 }
 
 /// The state letter of a poll answer (DRIVERS.md §2.4, CORE.md §1.5).
@@ -316,11 +322,36 @@ pub enum TmAction {
         /// What to remove.
         path: HostPath,
     },
+    /// `premigrate|postmigrate|failmigrate <src host> <dst host> <dir>`
+    /// (OpenNebula 4.x+): the VM's storage around a live migration.
+    Migration {
+        /// Before, after, or after a failed move.
+        phase: MigrationPhase,
+        /// The host the domain leaves.
+        from: String,
+        /// The host the domain goes to.
+        to: String,
+        /// The VM's directory, the same path on both hosts.
+        dir: String,
+    },
+}
+
+/// When a [`TmAction::Migration`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MigrationPhase {
+    /// `premigrate`: ready the destination (copy the directory there
+    /// unless the storage is shared).
+    Before,
+    /// `postmigrate`: the domain runs on the destination; clean the source.
+    After,
+    /// `failmigrate`: the move failed; undo what `premigrate` did.
+    Failed,
 }
 
 impl TmAction {
     /// The action's script name (`clone`, `ln`, `mkswap`, `mkimage`,
-    /// `context`, `mv`, `delete`).
+    /// `context`, `mv`, `delete`, `premigrate`, `postmigrate`,
+    /// `failmigrate`).
     pub fn name(&self) -> &'static str {
         match self {
             TmAction::Clone { .. } => "clone",
@@ -330,6 +361,11 @@ impl TmAction {
             TmAction::Context { .. } => "context",
             TmAction::Mv { .. } => "mv",
             TmAction::Delete { .. } => "delete",
+            TmAction::Migration { phase, .. } => match phase {
+                MigrationPhase::Before => "premigrate",
+                MigrationPhase::After => "postmigrate",
+                MigrationPhase::Failed => "failmigrate",
+            },
         }
     }
 
@@ -352,6 +388,9 @@ impl TmAction {
             }
             TmAction::Mv { src, dst } => vec![src.to_string(), dst.to_string()],
             TmAction::Delete { path } => vec![path.to_string()],
+            TmAction::Migration { from, to, dir, .. } => {
+                vec![from.clone(), to.clone(), dir.clone()]
+            }
         }
     }
 
@@ -365,6 +404,7 @@ impl TmAction {
             | TmAction::Context { dst, .. }
             | TmAction::Mv { dst, .. } => &dst.host,
             TmAction::Delete { path } => &path.host,
+            TmAction::Migration { to, .. } => to,
         }
     }
 }

@@ -7,7 +7,7 @@ mod store;
 
 pub use drivers::{
     DeployRequest, DomainRequest, Drivers, HookRequest, HookSite, HostPath, MigrateRequest,
-    MonitorRequest, PollAnswer, PollState, RestoreRequest, SaveRequest, ScriptEnv, TmAction,
-    TransferRequest, VmmTarget,
+    MigrationPhase, MonitorRequest, PollAnswer, PollState, RestoreRequest, SaveRequest, ScriptEnv,
+    TmAction, TransferRequest, VmmTarget,
 };
 pub use store::{write, write_with, Durability, Pool, Store, Tx};

@@ -276,6 +276,8 @@ fn work(vm: &Vm, step: Step, ctx: &Context<'_>) -> Option<Work> {
                 target: target(vm, p, ctx),
                 deploy_id: deploy_id(),
                 destination: h.host.clone(),
+                tm_driver: p.tm_mad.clone(),
+                dir: p.dir(vm.id),
             }),
             _ => missing("previous"),
         },
