@@ -1,6 +1,7 @@
 //! `cloudgate vm ...`: OpenNebula's `onevm` over `/v1/vms` (spec/CLI.md,
 //! "vm"; spec/CORE.md §1-§2): `create FILE`, the life-cycle actions,
-//! `list [a|m|uid|user]`, `show`, `history [ID...]` and `top`. VM
+//! `saveas VM DISK NAME`, `list [a|m|uid|user]`, `show`, `history
+//! [ID...]` and `top`. VM
 //! arguments take ids and ranges (`[9-11]`, `[08+3]`).
 //!
 //! May use: `crate::cli::{client, output, range}`.
@@ -305,6 +306,16 @@ pub enum VmCommand {
         #[arg(required = true, value_name = "VM")]
         vms: Vec<String>,
     },
+    /// Save a disk of a VM as a new image when the VM shuts down
+    /// (OpenNebula 2.2 `onevm saveas`); prints the new image's id.
+    Saveas {
+        /// A VM id.
+        vm: String,
+        /// The disk's index in the VM, from 0.
+        disk: String,
+        /// The new image's name.
+        name: String,
+    },
     /// Settle a VM stuck waiting for a driver (oneadmin).
     Recover {
         /// A VM id.
@@ -371,6 +382,7 @@ pub fn run(command: VmCommand) -> ExitCode {
             };
             one(&vm, "recover", json!({ "mode": mode }))
         }
+        VmCommand::Saveas { vm, disk, name } => client::finish(save_as(&vm, &disk, &name)),
         VmCommand::Shutdown { vms } => each(&vms, "shutdown"),
         VmCommand::Cancel { vms } => each(&vms, "cancel"),
         VmCommand::Hold { vms } => each(&vms, "hold"),
@@ -424,6 +436,18 @@ fn create(file: &Path) -> Result<(), Error> {
         .and_then(Value::as_u64)
         .ok_or_else(|| Error::BadAnswer("POST /v1/vms: the new VM has no id".to_string()))?;
     println!("ID: {id}");
+    Ok(())
+}
+
+/// `saveas`: the image is made now (`LOCKED`), filled at shutdown.
+fn save_as(vm: &str, disk: &str, name: &str) -> Result<(), Error> {
+    let route = format!("{}/disks/{}/saveas", path(vm), segment(disk));
+    let image = Client::from_env()?.object("POST", &route, Some(&json!({ "name": name })))?;
+    let id = image
+        .get("id")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| Error::BadAnswer(format!("POST {route}: the new image has no id")))?;
+    println!("Image ID: {id}");
     Ok(())
 }
 
@@ -630,6 +654,14 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(parse(&["recover", "3", "maybe"]).is_err());
+        match parse(&["saveas", "3", "1", "web backup"]).expect("saveas") {
+            VmCommand::Saveas { vm, disk, name } => assert_eq!(
+                (vm.as_str(), disk.as_str(), name.as_str()),
+                ("3", "1", "web backup")
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(&["saveas", "3", "1"]).is_err(), "saveas needs a name");
         match parse(&["shutdown", "[9-11]", "14"]).expect("shutdown") {
             VmCommand::Shutdown { vms } => {
                 assert_eq!(

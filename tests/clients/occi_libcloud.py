@@ -8,7 +8,8 @@ OCCI_IMAGE and OCCI_NETWORK (names of an image and a network the user may
 use; libcloud cannot create them in these API versions), OCCI_SMALL (the
 server's "CPU MEMORY" of instance type small).
 
-Exits 0 when every flow works; prints one line per step.
+Exits 0 when every flow works; prints one line per step. With 3.8, the
+SHUTDOWN node's disk is first saved as a new image (ex_node_set_save_name).
 """
 
 import os
@@ -141,9 +142,17 @@ def main():
         other = driver.create_node(name="lc2", size=small, image=image)
         wait_for(driver, other.id, NodeState.RUNNING)
         wait_running(driver, other.id)
+        saved = f"lc-saved-{other.id}"
+        if api == "3.8" and action == ACTION.SHUTDOWN:
+            # 3.0+: its disk is saved as a new image at shutdown.
+            assert driver.ex_node_set_save_name(other, saved)
+            step("ex_node_set_save_name")
         assert driver.ex_node_action(other, action)
         wait_for(driver, other.id, None)
         step(f"ex_node_action {action}")
+        if api == "3.8" and action == ACTION.SHUTDOWN:
+            assert saved in [i.name for i in driver.list_images()], saved
+            step(f"list_images shows {saved}")
 
     print(f"libcloud OpenNebula api {api}: all flows passed", flush=True)
 

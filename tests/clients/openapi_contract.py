@@ -257,6 +257,8 @@ def main():
         f'NAME = "{PREFIX}vm"\nCPU = 0.5\nMEMORY = 64\n'
         'REQUIREMENTS = "NAME = \\"nowhere\\""\n'
         f'NIC = [ NETWORK = "{vnet}" ]\n'
+        "DISK = [ TYPE = fs, SIZE = 8, FORMAT = ext3 ]\n"
+        "DISK = [ TYPE = fs, SIZE = 8, FORMAT = ext3 ]\n"
     )
     _, vm = call("POST", "/v1/vms", auth=me, body={"template": vm_template}, expect=201)
     call("POST", "/v1/vms", auth=me, body={"template": "CPU = 0.5\nMEMORY = nope\n"}, expect=400)
@@ -277,6 +279,13 @@ def main():
         call("POST", f"/v1/vms/{v}/actions/deploy", body={"host": PREFIX + "nohost"}, expect=404)
         call("POST", f"/v1/vms/{v}/actions/frobnicate", auth=me, expect=None)
         call("POST", f"/v1/vms/{v}/actions/hold", auth=me, body={"bogus": 1}, expect=400)
+        saveas = f"/v1/vms/{v}/disks/0/saveas"
+        _, saved = call("POST", saveas, auth=me, body={"name": f"{PREFIX}saved"}, expect=201)
+        call("POST", saveas, auth=me, body={"name": f"{PREFIX}again"}, expect=400)
+        call("POST", saveas, auth=(other, password), body={"name": f"{PREFIX}x"}, expect=403)
+        call("POST", saveas, auth=me, body={}, expect=400)
+        call("POST", f"/v1/vms/{v}/disks/9/saveas", auth=me, body={"name": f"{PREFIX}x"}, expect=400)
+        call("POST", f"/v1/vms/{v}/disks/1/saveas", auth=me, body={"name": image}, expect=409)
         if net:
             call("DELETE", f"/v1/vnets/{net['id']}", auth=me, expect=409)
         call("DELETE", f"/v1/vms/{v}", auth=(other, password), expect=403)
@@ -286,11 +295,15 @@ def main():
     call("GET", "/v1/vms/999999999", auth=me, expect=404)
     call("GET", "/v1/vms/999999999/history", auth=me, expect=404)
     call("DELETE", "/v1/vms/999999999", auth=me, expect=404)
+    call("POST", "/v1/vms/999999999/disks/0/saveas", auth=me, body={"name": "x"}, expect=404)
 
     # Clean up, checking the deletes.
     if img:
         call("DELETE", f"/v1/images/{img['id']}", auth=(other, password), expect=403)
         call("DELETE", f"/v1/images/{img['id']}", auth=me, expect=204)
+    if vm and saved:
+        # Its VM was deleted before saving it: ERROR, which may go.
+        call("DELETE", f"/v1/images/{saved['id']}", auth=me, expect=204)
     call("DELETE", f"/v1/images/{q(PREFIX + 'noimg')}", auth=me, expect=404)
     if net:
         call("DELETE", f"/v1/vnets/{net['id']}", auth=(other, password), expect=403)

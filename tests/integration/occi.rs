@@ -1107,6 +1107,162 @@ fn compute_runs_on_dummy_and_follows_put_state_in_both_dialects() {
     wait_state(server, &alice, four, "DONE", None);
 }
 
+/// An image's `state` as `/v1` shows it (OCCI's STORAGE has none).
+fn image_state(server: &Server, user: &User, id: u64) -> String {
+    let answer = send(
+        "GET",
+        &server.url(&format!("/v1/images/{id}")),
+        Some((&user.name, &user.password)),
+        None,
+    );
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    answer.json()["state"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn put_save_as_saves_a_disk_as_a_new_image_at_shutdown() {
+    let (server, _config) = &vm_server();
+    let alice = User::new(server, "occi-save");
+    let auth = alice.sha1();
+    let img = image(server, &alice, &unique("os"), b"boot");
+    let create = || {
+        let reply = xml(
+            server,
+            "POST",
+            "/compute",
+            &auth,
+            &format!(
+                r#"<COMPUTE><NAME /><INSTANCE_TYPE>small</INSTANCE_TYPE><DISK><TYPE>swap</TYPE><SIZE>8</SIZE></DISK><DISK><STORAGE href="/storage/{img}" /></DISK></COMPUTE>"#
+            ),
+        );
+        assert_eq!(reply.status, 201, "{reply:?}");
+        let id = reply.href_id();
+        wait_state(server, &alice, id, "ACTIVE", Some("RUNNING"));
+        id
+    };
+    let id = create();
+    let path = format!("/compute/{id}");
+    let save_as = |disk: &str, name: &str| {
+        format!(r#"<COMPUTE><DISK id="{disk}"><SAVE_AS name="{name}"/></DISK></COMPUTE>"#)
+    };
+    let put_state = |vm: u64, word: &str| {
+        let body = format!("<COMPUTE><STATE>{word}</STATE></COMPUTE>");
+        xml(server, "PUT", &format!("/compute/{vm}"), &auth, &body).status
+    };
+    let newest_image = || {
+        pool_ids(&get(server, "/storage", &auth).body)
+            .into_iter()
+            .max()
+            .expect("the new image")
+    };
+
+    // Refusals: the swap disk, a disk that is not there, with a STATE,
+    // two at once; nothing changes.
+    let before = get(server, &path, &auth).body;
+    let name = unique("backup");
+    xml(server, "PUT", &path, &auth, &save_as("0", &name)).error(400);
+    xml(server, "PUT", &path, &auth, &save_as("7", &name)).error(400);
+    xml(server, "PUT", &path, &auth, &save_as("x", &name)).error(400);
+    xml(
+        server,
+        "PUT",
+        &path,
+        &auth,
+        &format!(
+            r#"<COMPUTE><STATE>SHUTDOWN</STATE><DISK id="1"><SAVE_AS name="{name}"/></DISK></COMPUTE>"#
+        ),
+    )
+    .error(400);
+    xml(
+        server,
+        "PUT",
+        &path,
+        &auth,
+        &format!(
+            r#"<COMPUTE><DISK id="1"><SAVE_AS name="{name}"/></DISK><DISK id="0"><SAVE_AS name="b2"/></DISK></COMPUTE>"#
+        ),
+    )
+    .error(400);
+    let bob = User::new(server, "occi-save2");
+    xml(server, "PUT", &path, &bob.sha1(), &save_as("1", &name)).error(403);
+    assert_eq!(get(server, &path, &auth).body, before);
+
+    // 2.2: DISK@id is the disk's index.
+    let reply = xml(server, "PUT", &path, &auth, &save_as("1", &name));
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let saved = newest_image();
+    assert!(saved > img);
+    let href = server.url(&format!("/storage/{saved}"));
+    assert!(
+        reply.body.contains(&format!(r#"<SAVE_AS href="{href}"/>"#)),
+        "{}",
+        reply.body
+    );
+    // Shown in the 2.x dialect only (1.4's STORAGE has no room for it).
+    let ua2 = libcloud("2.0");
+    let shown = request(server, "GET", &path, &auth, None, &[("User-Agent", &ua2)]);
+    assert!(
+        shown.body.contains(&format!(r#"<SAVE_AS href="{href}"/>"#)),
+        "{}",
+        shown.body
+    );
+    assert_eq!(image_state(server, &alice, saved), "LOCKED");
+    let storage = get(server, &format!("/storage/{saved}"), &auth);
+    assert_eq!(storage.text("NAME"), Some(name.clone()));
+    // Again on the same disk, or the same name elsewhere: refused.
+    xml(server, "PUT", &path, &auth, &save_as("1", "other")).error(400);
+    // A LOCKED image cannot be deleted.
+    request(
+        server,
+        "DELETE",
+        &format!("/storage/{saved}"),
+        &auth,
+        None,
+        &[],
+    )
+    .error(400);
+
+    assert_eq!(put_state(id, "SHUTDOWN"), 202);
+    wait_state(server, &alice, id, "DONE", None);
+    eventually("the saved image is READY", || {
+        image_state(server, &alice, saved) == "READY"
+    });
+    assert_eq!(get(server, &format!("/storage/{saved}"), &auth).status, 200);
+
+    // libcloud 3.0's ex_node_set_save_name: DISK@id is the image's id,
+    // the STORAGE href names the disk. A cancel never saves it.
+    let other = create();
+    let libcloud_name = unique("lc");
+    let reply = xml(
+        server,
+        "PUT",
+        &format!("/compute/{other}"),
+        &auth,
+        &format!(
+            r#"<COMPUTE><ID/><DISK id="{img}"><STORAGE href="/storage/{img}" name="os"/><SAVE_AS name="{libcloud_name}"/></DISK></COMPUTE>"#
+        ),
+    );
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let lc_image = newest_image();
+    assert!(
+        reply.body.contains(&format!(
+            r#"<TARGET>hda</TARGET>
+    <SAVE_AS href="{}"/>"#,
+            server.url(&format!("/storage/{lc_image}"))
+        )),
+        "the image disk, not disk {img}: {}",
+        reply.body
+    );
+    assert_eq!(put_state(other, "CANCEL"), 202);
+    wait_state(server, &alice, other, "DONE", None);
+    eventually("the cancelled VM's image is in ERROR", || {
+        image_state(server, &alice, lc_image) == "ERROR"
+    });
+}
+
 #[test]
 fn compute_refusals_are_one_line_400s_403s_and_404s() {
     let server = Server::shared();
@@ -1616,5 +1772,12 @@ fn libcloud_s_opennebula_driver_runs_its_flows_unmodified() {
                 .collect::<Vec<_>>()
                 .join("\n")
         );
+        if api == "3.8" {
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                stdout.contains("ok list_images shows lc-saved-"),
+                "{stdout}"
+            );
+        }
     }
 }

@@ -818,7 +818,11 @@ fn the_cli_creates_lists_shows_and_acts() {
     let server = Server::shared();
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("vm.one");
-    std::fs::write(&file, format!("NAME = cli-vm\n{SMALL}\n{PINNED}\n")).expect("template");
+    std::fs::write(
+        &file,
+        format!("NAME = cli-vm\n{SMALL}\n{PINNED}\nDISK = [ TYPE = fs, SIZE = 8, FORMAT = raw ]\n"),
+    )
+    .expect("template");
     let cli = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_cloudgate"))
             .arg("vm")
@@ -869,6 +873,17 @@ fn the_cli_creates_lists_shows_and_acts() {
     let (code, out, _) = cli(&["history", &id.to_string()]);
     assert_eq!(code, Some(0));
     assert!(out.contains("localhost") && out.contains("none"), "{out}");
+    let saved = unique("cli-saved");
+    let (code, out, err) = cli(&["saveas", &id.to_string(), "0", &saved]);
+    assert_eq!(code, Some(0), "{err}");
+    let image_id: u64 = out
+        .trim()
+        .strip_prefix("Image ID: ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    let (code, _, err) = cli(&["saveas", &id.to_string(), "0", &unique("again")]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("already to be saved as image"), "{err}");
     let (code, _, err) = cli(&["suspend", &format!("[{id}+1]")]);
     assert_eq!(code, Some(0), "{err}");
     wait(server, id, "susp");
@@ -883,4 +898,79 @@ fn the_cli_creates_lists_shows_and_acts() {
     let (code, _, err) = cli(&["delete", &id.to_string()]);
     assert_eq!(code, Some(0), "{err}");
     wait(server, id, "done");
+    // Never saved: its image went to ERROR, and may be deleted.
+    let image = server.url(&format!("/v1/images/{image_id}"));
+    assert_eq!(send("GET", &image, admin(), None).json()["state"], "ERROR");
+    assert_eq!(send("DELETE", &image, admin(), None).status, 204);
+}
+
+#[test]
+fn a_disk_is_saved_as_a_locked_image_through_v1() {
+    let server = Server::shared();
+    let user = new_user(server, "saveas");
+    let me: Auth<'_> = Some((&user, "pw"));
+    let id = created(
+        server,
+        me,
+        &format!(
+            "{SMALL}\n{PINNED}\nDISK = [ TYPE = swap, SIZE = 8 ]\n\
+             DISK = [ TYPE = fs, SIZE = 8, FORMAT = ext3 ]"
+        ),
+    );
+    let save = |auth: Auth<'_>, disk: &str, body: Value| {
+        send(
+            "POST",
+            &server.url(&format!("/v1/vms/{id}/disks/{disk}/saveas")),
+            auth,
+            Some(&body.to_string()),
+        )
+    };
+    let name = unique("scratch");
+    // The swap disk, a missing disk, a bad name, a bad body: 400.
+    for (disk, body) in [
+        ("0", json!({ "name": name })),
+        ("5", json!({ "name": name })),
+        ("x", json!({ "name": name })),
+        ("1", json!({ "name": "42" })),
+        ("1", json!({ "nom": name })),
+    ] {
+        let answer = save(me, disk, body.clone());
+        assert_eq!(answer.status, 400, "{disk} {body}: {}", answer.body);
+    }
+    let other = new_user(server, "saveas2");
+    assert_eq!(
+        save(Some((&other, "pw")), "1", json!({ "name": name })).status,
+        403
+    );
+    assert!(get(server, me, id).json()["disks"][1]
+        .get("SAVE_AS")
+        .is_none());
+
+    let answer = save(me, "1", json!({ "name": name }));
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let image = answer.json();
+    assert_eq!(image["name"], name.as_str());
+    assert_eq!(image["owner_name"], user.as_str());
+    assert_eq!(image["state"], "LOCKED");
+    assert_eq!(image["type"], "DATABLOCK");
+    assert_eq!(image["template"]["SAVED_VM_ID"], id.to_string());
+    assert_eq!(image["template"]["SAVED_DISK_ID"], "1");
+    let image_id = image["id"].as_u64().expect("id");
+    assert_eq!(
+        get(server, me, id).json()["disks"][1]["SAVE_AS"],
+        image_id.to_string()
+    );
+    // Once only; and the image waits, undeletable.
+    assert_eq!(
+        save(me, "1", json!({ "name": unique("again") })).status,
+        400
+    );
+    let image_url = server.url(&format!("/v1/images/{image_id}"));
+    assert_eq!(send("DELETE", &image_url, me, None).status, 400);
+
+    // The VM never ran: deleting it leaves the image in ERROR.
+    assert_eq!(act(server, me, id, "delete", None).status, 200);
+    let image = send("GET", &image_url, me, None).json();
+    assert_eq!(image["state"], "ERROR", "{image}");
+    assert_eq!(send("DELETE", &image_url, me, None).status, 204);
 }

@@ -40,7 +40,7 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
 
 /// An image as `/v1` shows it.
 #[derive(Serialize)]
-struct ImageJson {
+pub(super) struct ImageJson {
     id: u64,
     /// The owner's uid.
     owner: u64,
@@ -62,7 +62,8 @@ struct ImageJson {
 }
 
 impl ImageJson {
-    fn of(core: &Core, image: Image) -> Self {
+    /// The JSON of `image`.
+    pub(super) fn of(core: &Core, image: Image) -> Self {
         let owner_name = owner_name(core, image.owner);
         ImageJson {
             id: image.id,

@@ -8,13 +8,17 @@
 //! - `DELETE /v1/vms/{id}` → the `delete` action;
 //! - `POST /v1/vms/{id}/actions/{action}` with an optional body
 //!   `{"host": ..}` (deploy, migrate, livemigrate) or `{"mode":
-//!   "success|failure|retry"}` (recover).
+//!   "success|failure|retry"}` (recover);
+//! - `POST /v1/vms/{id}/disks/{disk}/saveas` `{"name": ".."}` → 201 with
+//!   the new (`LOCKED`) image: disk `disk` (0-based) is saved as it when
+//!   the VM shuts down.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::hosts::template_json;
+use super::images::ImageJson;
 use super::{authenticated, caller, resource, ApiError, Reply};
 use crate::api::common::blocking_as;
 use crate::api::common::AppState;
@@ -33,7 +37,8 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(delete)),
     )
     .service(resource("/vms/{id}/history").route(web::get().to(history)))
-    .service(resource("/vms/{id}/actions/{action}").route(web::post().to(action)));
+    .service(resource("/vms/{id}/actions/{action}").route(web::post().to(action)))
+    .service(resource("/vms/{id}/disks/{disk}/saveas").route(web::post().to(save_as)));
 }
 
 /// A VM as `/v1` shows it.
@@ -337,6 +342,38 @@ async fn action(
     Ok(HttpResponse::Ok().json(VmJson::of(vm)))
 }
 
+/// The body of a disk save-as.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SaveAsBody {
+    /// The new image's name.
+    name: String,
+}
+
+/// A disk index from the path; anything else names no disk.
+fn disk_index(text: &str) -> Result<usize, ApiError> {
+    text.parse()
+        .map_err(|_| ApiError::Core(core::Error::invalid("disk", format!("no disk {text}"))))
+}
+
+/// `POST /v1/vms/{id}/disks/{disk}/saveas`: 201 with the new image, as
+/// `POST /v1/images` answers.
+async fn save_as(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Json<SaveAsBody>,
+) -> Reply {
+    let caller = caller(&req, &state)?;
+    let (id, disk) = path.into_inner();
+    let (id, disk) = (vm_id(&id)?, disk_index(&disk)?);
+    let (_, image) = blocking_as(&state.core, &caller, move |core, caller| {
+        core.vms().save_disk_as(caller, id, disk, &body.name)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(ImageJson::of(&state.core, image)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,6 +385,15 @@ mod tests {
         let body: ActionBody = serde_json::from_str(r#"{"mode": "retry"}"#).expect("mode");
         assert_eq!(body.mode.as_deref(), Some("retry"));
         assert!(serde_json::from_str::<ActionBody>(r#"{"hots": "x"}"#).is_err());
+    }
+
+    #[test]
+    fn save_as_bodies_take_a_name_only() {
+        let body: SaveAsBody = serde_json::from_str(r#"{"name": "backup"}"#).expect("name");
+        assert_eq!(body.name, "backup");
+        assert!(serde_json::from_str::<SaveAsBody>(r#"{"name": "b", "x": 1}"#).is_err());
+        assert!(disk_index("0").is_ok());
+        assert!(disk_index("-1").is_err());
     }
 
     #[test]

@@ -20,13 +20,13 @@ use actix_web::{web, HttpRequest};
 
 use super::error::OcciError;
 use super::xml::{
-    invalid_image, ComputeCreate, ComputeDoc, ComputeUpdate, DiskDoc, DiskRequest, DiskSource,
-    Element, NicDoc, NicRequest, PoolEntry, PoolKind,
+    invalid_image, ComputeCreate, ComputeDoc, ComputeUpdate, DiskDoc, DiskRequest, DiskSaveAs,
+    DiskSource, Element, NicDoc, NicRequest, PoolEntry, PoolKind,
 };
 use super::{created, deleted, read_body, xml, Ctx, Reply};
 use crate::api::common::{blocking_as, AppState, InstanceType};
 use crate::core::vm::state::State;
-use crate::core::vm::{Action, Filter, Vm};
+use crate::core::vm::{Action, Filter, Vm, SAVE_AS};
 use crate::core::vnet::Addresses;
 use crate::core::{Caller, Core, Error, Kind};
 use crate::template::{Template, Value, Vector};
@@ -123,6 +123,9 @@ fn disk_doc(ctx: &Ctx, position: usize, disk: &Vector) -> DiskDoc {
         index,
         source,
         target: value(disk, "TARGET").map(str::to_string),
+        save_as: value(disk, SAVE_AS)
+            .and_then(|i| i.parse().ok())
+            .map(|id| ctx.hrefs.storage(id)),
     }
 }
 
@@ -432,13 +435,19 @@ async fn update(
     let update = ComputeUpdate::parse(&Element::parse(&body)?)?;
     let dialect = ctx.dialect(update.shape);
     let vm = state.core.vms().show(&ctx.caller, id)?;
-    if !update.save_as.is_empty() {
+    if let Some(save) = update.save_as.first() {
         if update.state.is_some() || update.save_as.len() > 1 {
             return Err(OcciError::bad(
                 "SAVE_AS goes alone: one disk, no STATE change in the same request",
             ));
         }
-        return Err(Error::Unsupported("SAVE_AS (saving a disk as a new image)".into()).into());
+        let disk = save_as_disk(&vm, save)?;
+        let name = save.name.clone();
+        let (vm, _) = blocking_as(&state.core, &ctx.caller, move |core, caller| {
+            core.vms().save_disk_as(caller, id, disk, &name)
+        })
+        .await?;
+        return Ok(xml(StatusCode::ACCEPTED, doc(&ctx, &vm).render(dialect)));
     }
     let word = update
         .state
@@ -456,6 +465,23 @@ async fn update(
     })
     .await?;
     Ok(xml(StatusCode::ACCEPTED, doc(&ctx, &vm).render(dialect)))
+}
+
+/// The index of the VM disk a `SAVE_AS` names: the disk made from the
+/// image of its `STORAGE href` when it has one (libcloud 3.0 sends that
+/// image's id as `DISK@id`, spec/OCCI.md §4.2), else `DISK@id`.
+fn save_as_disk(vm: &Vm, save: &DiskSaveAs) -> Result<usize, OcciError> {
+    let Some(image) = save.image else {
+        return save
+            .disk_id
+            .trim()
+            .parse()
+            .map_err(|_| OcciError::bad(format!("Invalid disk id: {}", save.disk_id)));
+    };
+    vm.template
+        .vectors("DISK")
+        .position(|d| value(d, "IMAGE_ID").and_then(|i| i.parse().ok()) == Some(image))
+        .ok_or_else(|| OcciError::bad(format!("No disk of VM {} uses image {image}", vm.id)))
 }
 
 /// `DELETE /compute/{id}`: finalize. A VM already DONE is gone for its

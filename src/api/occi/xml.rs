@@ -504,26 +504,45 @@ fn is_tag(name: &str) -> bool {
 pub struct ComputeUpdate {
     /// `STATE`, as sent.
     pub state: Option<String>,
-    /// 2.2 `DISK id= / SAVE_AS name=` requests: (disk id, image name).
-    pub save_as: Vec<(String, String)>,
+    /// 2.2 `DISK id= / SAVE_AS name=` requests, in document order.
+    pub save_as: Vec<DiskSaveAs>,
     /// The dialect the document's shape shows, if it shows one.
     pub shape: Option<Dialect>,
+}
+
+/// One `DISK` with a `SAVE_AS name=` in a `PUT /compute/{id}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiskSaveAs {
+    /// `DISK@id`, as sent: the disk's index in the VM (2.2), or the
+    /// image's id (libcloud 3.0's bug, spec/OCCI.md §4.2).
+    pub disk_id: String,
+    /// The id in the `STORAGE href` child, if there is one: the image
+    /// the disk was made from, which names the disk better than `id`.
+    pub image: Option<u64>,
+    /// The new image's name.
+    pub name: String,
 }
 
 impl ComputeUpdate {
     /// Reads a `COMPUTE` update.
     pub fn parse(doc: &Element) -> Result<Self, OcciError> {
         doc.expect_root(&["COMPUTE"])?;
-        let save_as: Vec<(String, String)> = doc
+        let save_as = doc
             .children_named("DISK")
             .filter_map(|disk| {
                 let name = disk.child("SAVE_AS")?.attribute("name")?;
-                Some((
-                    disk.attribute("id").unwrap_or_default().to_string(),
-                    name.to_string(),
-                ))
+                let image = disk
+                    .child("STORAGE")
+                    .and_then(|s| s.attribute("href"))
+                    .map(|href| id_from(href).ok_or_else(|| invalid_image(href)))
+                    .transpose();
+                Some(image.map(|image| DiskSaveAs {
+                    disk_id: disk.attribute("id").unwrap_or_default().to_string(),
+                    image,
+                    name: name.to_string(),
+                }))
             })
-            .collect();
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(ComputeUpdate {
             state: doc.text_of("STATE").map(str::to_string),
             shape: (!save_as.is_empty()).then_some(Dialect::V2),
@@ -892,6 +911,9 @@ pub struct DiskDoc {
     pub source: DiskSource,
     /// The target device, if known.
     pub target: Option<String>,
+    /// The href of the image the disk is (to be) saved as (2.2
+    /// `SAVE_AS`), if any.
+    pub save_as: Option<String>,
 }
 
 /// One NIC of a COMPUTE.
@@ -1028,6 +1050,11 @@ impl ComputeDoc {
                 .child(storage)
                 .child(Node::text("TYPE", kind))
                 .child_opt(disk.target.as_ref().map(|t| Node::text("TARGET", t)))
+                .child_opt(
+                    disk.save_as
+                        .as_ref()
+                        .map(|href| Node::new("SAVE_AS").attr("href", href)),
+                )
         });
         let nics = self.nics.iter().map(|nic| {
             Node::new("NIC")

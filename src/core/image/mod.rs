@@ -16,20 +16,23 @@
 //! without a file, which start-up marks `ERROR`.
 //!
 //! Files: `repo.rs` (the directory), `upload.rs` (registering from a
-//! stream), `usage.rs` (what VMs do to images, planned in the writer's
-//! style for the VM pool), `tests.rs`.
+//! stream), `saveas.rs` (images made from a VM's disk), `usage.rs` (what
+//! VMs do to images, planned in the writer's style for the VM pool),
+//! `tests.rs`.
 //!
 //! May use: `crate::core`. The repository is plain `std::fs` work on one
 //! directory; the fronts feed uploads through [`Upload`] and never see a
 //! path.
 
 mod repo;
+mod saveas;
 mod upload;
 mod usage;
 
 #[cfg(test)]
 mod tests;
 
+pub use saveas::{SaveAs, ERROR_ATTRIBUTE};
 pub use upload::{check_size, size_mb, Upload};
 pub use usage::{release_image, use_image, ImageChanges, ImageUse};
 
@@ -203,10 +206,11 @@ impl ImagePool {
             .map(|i| (i.id, i))
             .collect();
         let missing = repo.sweep(&images)?;
+        // A LOCKED image waits for its VM's epilog to move its file in.
         let broken: Vec<Image> = missing
             .into_iter()
             .filter_map(|id| images.get(&id))
-            .filter(|i| i.state != ImageState::Error)
+            .filter(|i| !matches!(i.state, ImageState::Error | ImageState::Locked))
             .map(|i| Image {
                 state: ImageState::Error,
                 ..i.clone()
@@ -290,10 +294,15 @@ impl ImagePool {
     }
 
     /// Deletes an image (owner or oneadmin); refused with `Conflict` while
-    /// VMs use it. The file goes after the row is committed.
+    /// VMs use it, and with `InvalidState` while `LOCKED` (a VM's epilog
+    /// is to move a disk into it). The file goes after the row is
+    /// committed.
     pub fn delete(&self, caller: &Caller, key: &str) -> Result<Image> {
         let guard = self.shared.writer.lock()?;
         let image = self.shared.managed(caller, key, "delete")?;
+        if image.state == ImageState::Locked {
+            return Err(invalid_state(&image, image.state, "delete"));
+        }
         if image.running_vms > 0 || image.state == ImageState::Used {
             return Err(in_use(&image, "deleted"));
         }

@@ -62,6 +62,11 @@ impl Repository {
         self.sync_dir()
     }
 
+    /// The size in bytes of image `id`'s file, if it is there.
+    pub(super) fn size_of(&self, id: u64) -> Option<u64> {
+        fs::metadata(self.path_of(id)).ok().map(|m| m.len())
+    }
+
     /// Removes image `id`'s file; a file already gone is fine.
     pub(super) fn remove(&self, id: u64) -> std::io::Result<()> {
         match fs::remove_file(self.path_of(id)) {

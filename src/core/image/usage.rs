@@ -37,7 +37,7 @@ pub struct ImageUse {
 /// (two DISKs) sees the earlier ones.
 #[derive(Debug, Default)]
 pub struct ImageChanges {
-    changed: BTreeMap<u64, Image>,
+    pub(super) changed: BTreeMap<u64, Image>,
 }
 
 impl ImageChanges {

@@ -16,6 +16,7 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 use super::record::Reservation;
+use super::saveas::{SAVE_AS, SAVE_AS_SOURCE};
 use crate::core::caller::Caller;
 use crate::core::context::{self, ObjectKey, ObjectLookup, VmLookup, VmResolver};
 use crate::core::image::{ImageChanges, ImagePool, ImageType};
@@ -538,6 +539,16 @@ const DISK_TYPES: &[&str] = &["disk", "floppy", "cdrom", "swap", "fs", "block"];
 fn check_disks(template: &Template, caller: &Caller) -> Result<()> {
     let mut targets = BTreeSet::new();
     for disk in vectors(template, "DISK")? {
+        // The save-as bookkeeping names a front-end file the epilog writes
+        // and an image it finishes: only `save_disk_as` may set it.
+        for reserved in [SAVE_AS, SAVE_AS_SOURCE] {
+            if disk.get(reserved).is_some() {
+                return Err(Error::invalid(
+                    format!("DISK/{reserved}"),
+                    "set by saving the disk as an image, not by a template",
+                ));
+            }
+        }
         one_of("DISK/TYPE", disk.get("TYPE"), DISK_TYPES)?;
         let kind = value(disk, "TYPE").unwrap_or("disk").to_ascii_lowercase();
         let image = value(disk, "IMAGE").is_some() || value(disk, "IMAGE_ID").is_some();
@@ -808,6 +819,11 @@ mod tests {
             ),
             ("DISK = [ SOURCE = /a, CLONE = maybe ]", "DISK/CLONE"),
             ("DISK = [ SOURCE = /a, SAVE = 1 ]", "DISK/SAVE"),
+            ("DISK = [ SOURCE = /a, SAVE_AS = 3 ]", "DISK/SAVE_AS"),
+            (
+                "DISK = [ SOURCE = /a, save_as_source = /etc/passwd ]",
+                "DISK/SAVE_AS_SOURCE",
+            ),
             ("DISK = [ SOURCE = /a, READONLY = y ]", "DISK/READONLY"),
             ("DISK = [ SOURCE = /a, BUS = pci ]", "DISK/BUS"),
             ("NIC = [ NETWORK = lan, IP = 10.0.0 ]", "NIC/IP"),

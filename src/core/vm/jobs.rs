@@ -13,7 +13,8 @@
 //! TM action lists (spec/DRIVERS.md §5.1): prolog = per DISK `clone` (CLONE
 //! absent or yes), `ln` (CLONE=no), `mkswap` (swap), `mkimage` (fs), then
 //! `context` when there is a CONTEXT; epilog = `mv` of each SAVE=yes disk
-//! (back to its image's SOURCE, or to the front-end VM directory) then
+//! (back to its image's SOURCE, or to the front-end VM directory) and of
+//! each SAVE_AS disk (to its new image's file, `SAVE_AS_SOURCE`) then
 //! `delete` of the directory; epilog_stop / prolog_resume / prolog_migrate
 //! = one `mv` of the directory; epilog_delete* = one `delete`.
 //!
@@ -22,6 +23,7 @@
 use std::path::PathBuf;
 
 use super::record::{History, Vm};
+use super::saveas::{self, SAVE_AS_SOURCE};
 use super::state::{Record, Step};
 use crate::core::context;
 use crate::core::ports::{
@@ -389,6 +391,27 @@ fn is_yes(vector: &Vector, key: &str) -> Option<bool> {
         .map(|v| v.eq_ignore_ascii_case("yes"))
 }
 
+/// Where the epilog moves disk `i` on the front-end, if anywhere: a
+/// save-as disk to its new image's file (unless the VM was cancelled,
+/// see `saveas.rs`), a SAVE=yes disk back to its image's SOURCE, or to
+/// the front-end VM directory when it has none there.
+fn saved_to(vm: &Vm, i: usize, disk: &Vector, ctx: &Context<'_>) -> Option<String> {
+    if let Some(target) = disk.get(SAVE_AS_SOURCE) {
+        return (!saveas::cancelled(vm)).then(|| target.trim().to_string());
+    }
+    if is_yes(disk, "SAVE") != Some(true) {
+        return None;
+    }
+    let from_image = disk.get("IMAGE_ID").is_some();
+    Some(match disk.get("SOURCE").map(str::trim) {
+        Some(source) if from_image && !source.contains(':') => source.to_string(),
+        _ => fe_dir(vm, ctx)
+            .join(format!("disk.{i}"))
+            .display()
+            .to_string(),
+    })
+}
+
 /// The prolog's actions: one per DISK, then the context CD.
 fn prolog(vm: &Vm, h: &History, ctx: &Context<'_>) -> Work {
     let dir = h.dir(vm.id);
@@ -457,16 +480,8 @@ fn epilog(vm: &Vm, h: &History, ctx: &Context<'_>) -> Work {
     let dir = h.dir(vm.id);
     let mut actions = Vec::new();
     for (i, disk) in vm.template.vectors("DISK").enumerate() {
-        if is_yes(disk, "SAVE") != Some(true) {
+        let Some(dst) = saved_to(vm, i, disk, ctx) else {
             continue;
-        }
-        let from_image = disk.get("IMAGE_ID").is_some();
-        let dst = match disk.get("SOURCE").map(str::trim) {
-            Some(source) if from_image && !source.contains(':') => source.to_string(),
-            _ => fe_dir(vm, ctx)
-                .join(format!("disk.{i}"))
-                .display()
-                .to_string(),
         };
         actions.push(TmAction::Mv {
             src: HostPath::new(&h.host, format!("{dir}/disk.{i}")),

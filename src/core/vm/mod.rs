@@ -11,6 +11,8 @@
 //! - `jobs.rs`: driver steps made concrete (requests, TM action lists);
 //! - `runner.rs`: the worker threads that run them through
 //!   `core::ports::Drivers` and feed the results back as events;
+//! - `saveas.rs`: a disk saved as a new image when the VM shuts down
+//!   (OCCI.md §4.2 `SAVE_AS`);
 //! - `poll.rs`: periodic VM polling (§1.5);
 //! - `recovery.rs`: start-up recount and re-driving of VMs caught
 //!   mid-operation (§8.4).
@@ -28,6 +30,7 @@ mod pool;
 mod record;
 mod recovery;
 mod runner;
+mod saveas;
 pub mod state;
 mod tokens;
 
@@ -37,3 +40,4 @@ mod tests;
 pub use pool::{reason_short, Action, Filter, VmPool};
 pub use record::{History, Pending, Reservation, Usage, Vm, VmError};
 pub use recovery::{decide, Decision};
+pub use saveas::SAVE_AS;

@@ -38,6 +38,7 @@ use super::create::{self, Pools};
 use super::jobs::{self, Job, Role};
 use super::record::{History, Pending, Usage, Vm, VmError};
 use super::runner::{Answer, Queue};
+use super::saveas;
 use super::state::{next, Event, LcmState, Outcome, Reason, Record, Recovery, Stamp, State, Step};
 use super::tokens::Tokens;
 use crate::core::caller::{Caller, ADMIN_UID};
@@ -316,6 +317,8 @@ struct Batch {
     shares: Vec<ShareChange>,
     leases: Vec<Lease>,
     images: Vec<u64>,
+    /// Save-as images whose VM ended, and whether its epilog saved them.
+    saved: Vec<(u64, bool)>,
 }
 
 /// The queue of [`VmPool::apply_grouped`]: events waiting for a leader
@@ -375,6 +378,22 @@ impl Group {
             .wait(state)
             .unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// What becomes of `vm`'s save-as images when `event` takes it to
+/// `to`: nothing until it ends; saved (`true`) when a shutdown's epilog
+/// took it to DONE; never to be saved when it reaches DONE any other way
+/// or FAILED (from which it can only be deleted or resubmitted; a
+/// resubmitted VM's next epilog saves them after all).
+fn saved_outcomes(vm: &Vm, event: Event, to: State) -> Vec<(u64, bool)> {
+    if to == vm.state || !matches!(to, State::Done | State::Failed) {
+        return Vec::new();
+    }
+    let saved = to == State::Done && saveas::disks_saved(vm, event);
+    saveas::save_as_images(vm)
+        .into_iter()
+        .map(|id| (id, saved))
+        .collect()
 }
 
 /// A reply of the awaited step that leads nowhere (a poll answering
@@ -1049,6 +1068,9 @@ impl VmPool {
         batch.shares.extend(effects.shares);
         batch.leases.extend(effects.leases);
         batch.images.extend(effects.images);
+        batch
+            .saved
+            .extend(saved_outcomes(&vm, event, transition.state));
         Ok(Some(Planned {
             pending_changed: changed.pending != vm.pending,
             touched: effects.touched,
@@ -1067,12 +1089,16 @@ impl VmPool {
             shares,
             leases,
             images: image_ids,
+            saved,
         } = batch;
         // Image releases are planned here, one after the other, so that
         // two VMs giving back one image both count.
         let mut images = ImageChanges::default();
         for image in image_ids {
             self.images.plan_release(&mut images, image)?;
+        }
+        for (image, was_saved) in saved {
+            self.images.plan_saved(&mut images, image, was_saved)?;
         }
         if plans.iter().any(|p| p.store) || !shares.is_empty() || !leases.is_empty() {
             guard.commit_with(durability, |tx| {

@@ -237,6 +237,37 @@ fn the_epilog_saves_save_disks_then_deletes_the_directory() {
 }
 
 #[test]
+fn the_epilog_moves_save_as_disks_to_their_image_unless_cancelled() {
+    let mut v = vm(
+        State::Active,
+        LcmState::Epilog,
+        "DISK = [ IMAGE_ID = 4, SOURCE = /repo/4, SAVE = no, SAVE_AS = 9, SAVE_AS_SOURCE = /repo/9 ]\n\
+         DISK = [ TYPE = swap, SIZE = 8 ]",
+        &[1],
+    );
+    let actions = |v: &Vm| match job(v, Step::TmEpilog) {
+        Work::Transfer(t) => t.actions,
+        _ => panic!("not a transfer"),
+    };
+    let delete = TmAction::Delete {
+        path: at("node1", "/vms/7"),
+    };
+    assert_eq!(
+        actions(&v),
+        [
+            TmAction::Mv {
+                src: at("node1", "/vms/7/disk.0"),
+                dst: at("fe", "/repo/9")
+            },
+            delete.clone(),
+        ]
+    );
+    // A cancelled VM's disk is not worth keeping (OpenNebula 2.2).
+    v.history[0].reason = super::state::Reason::Cancel;
+    assert_eq!(actions(&v), [delete]);
+}
+
+#[test]
 fn moves_and_deletes_name_the_right_hosts() {
     let v = vm(State::Active, LcmState::PrologMigrate, "", &[1, 2]);
     let actions = |step| match job(&v, step) {
@@ -333,4 +364,42 @@ fn vmm_steps_carry_hosts_deploy_id_and_files() {
         other => panic!("{other:?}"),
     }
     assert_eq!(v.record(Record::Previous).map(|h| h.host_id), Some(1));
+}
+
+#[test]
+fn disks_are_saved_as_only_while_the_vm_will_still_save_them() {
+    use crate::core::caller::Caller;
+    use crate::core::Error;
+    let owner = Caller {
+        uid: 1,
+        name: "alice".into(),
+    };
+    let other = Caller {
+        uid: 2,
+        name: "bob".into(),
+    };
+    let check = |state, lcm, who: &Caller| super::saveas::check_vm(who, &vm(state, lcm, "", &[1]));
+    for (state, lcm) in [
+        (State::Pending, LcmState::LcmInit),
+        (State::Active, LcmState::Running),
+        (State::Active, LcmState::Shutdown),
+        (State::Stopped, LcmState::LcmInit),
+        (State::Suspended, LcmState::LcmInit),
+    ] {
+        assert!(check(state, lcm, &owner).is_ok(), "{state}/{lcm}");
+    }
+    for (state, lcm) in [
+        (State::Done, LcmState::LcmInit),
+        (State::Failed, LcmState::LcmInit),
+        (State::Active, LcmState::Epilog),
+    ] {
+        assert!(
+            matches!(check(state, lcm, &owner), Err(Error::InvalidState { .. })),
+            "{state}/{lcm}"
+        );
+    }
+    assert!(matches!(
+        check(State::Active, LcmState::Running, &other),
+        Err(Error::Forbidden { .. })
+    ));
 }

@@ -1459,3 +1459,238 @@ fn many_vms_ending_at_once_are_committed_together_and_add_up() {
         assert_eq!(again.pool.get(vm.id).expect("vm").state, State::Done);
     }
 }
+
+// ---------------------------------------------------------------------
+// Disk save-as (OCCI.md §4.2 SAVE_AS)
+// ---------------------------------------------------------------------
+
+/// A VM of alice's on `node-a` with an image disk (0, from a public OS
+/// image), a swap disk (1) and an fs disk (2); answers it and the image.
+fn saving_vm(f: &Fixture) -> (Vm, crate::core::image::Image) {
+    saving_vm_with(f, "")
+}
+
+/// [`saving_vm`] with `extra` template text (`DUMMY_FAIL`...); the base
+/// image is registered once per fixture.
+fn saving_vm_with(f: &Fixture, extra: &str) -> (Vm, crate::core::image::Image) {
+    let base = match f.images.show(&admin(), "base") {
+        Ok(image) => image,
+        Err(_) => {
+            let src = f._dir.path().join("base.img");
+            std::fs::write(&src, b"disk").expect("file");
+            let mut new = crate::core::image::NewImage::named("base");
+            new.public = true;
+            f.images.register_path(&admin(), new, &src).expect("image")
+        }
+    };
+    let vm = f.running(
+        &alice(),
+        &format!(
+            "{SMALL}\nDISK = [ IMAGE_ID = {} ]\n\
+             DISK = [ TYPE = fs, SIZE = 8, FORMAT = ext3 ]\n{extra}",
+            base.id
+        ),
+        "node-a",
+    );
+    (vm, base)
+}
+
+fn image_of(images: &ImagePool, id: u64) -> crate::core::image::Image {
+    images.by_id(id).expect("get").expect("image")
+}
+
+/// Alice saves disk `disk` of VM `vm` as `name`; answers the image.
+fn save_as(f: &Fixture, vm: u64, disk: usize, name: &str) -> crate::core::image::Image {
+    f.pool
+        .save_disk_as(&alice(), vm, disk, name)
+        .expect("save as")
+        .1
+}
+
+#[test]
+fn save_as_makes_a_locked_image_and_marks_the_disk() {
+    use crate::core::image::{ImageState, ImageType};
+    let f = fixture();
+    let (vm, base) = saving_vm(&f);
+    // The image disk is DISK 1 (SMALL's swap is 0); the fs disk is 2.
+    let (saved, image) = f
+        .pool
+        .save_disk_as(&alice(), vm.id, 1, "backup")
+        .expect("save as");
+    assert_eq!(
+        (image.owner, image.name.as_str(), image.image_type),
+        (1, "backup", ImageType::Os)
+    );
+    assert_eq!(image.state, ImageState::Locked);
+    assert!(!image.public && !image.persistent);
+    assert_eq!(image.template.get("SAVED_VM_ID"), Some(&vm.id.to_string()));
+    assert_eq!(image.template.get("SAVED_DISK_ID"), Some(&"1".to_string()));
+    let source = f.images.source(image.id).display().to_string();
+    let disk = saved.template.vectors("DISK").nth(1).expect("disk 1");
+    assert_eq!(disk.get("SAVE_AS"), Some(image.id.to_string().as_str()));
+    assert_eq!(disk.get("SAVE_AS_SOURCE"), Some(source.as_str()));
+    assert_eq!(base.image_type, ImageType::Os);
+    // An fs disk makes a DATABLOCK; oneadmin may save another's disk,
+    // and the image is the VM owner's.
+    let (_, block) = f
+        .pool
+        .save_disk_as(&admin(), vm.id, 2, "scratch")
+        .expect("fs disk");
+    assert_eq!((block.owner, block.image_type), (1, ImageType::Datablock));
+    // Durable: both survive a reload.
+    let again = f.reload();
+    let disk_again = again.pool.get(vm.id).expect("vm");
+    assert_eq!(
+        disk_again
+            .template
+            .vectors("DISK")
+            .nth(1)
+            .and_then(|d| d.get("SAVE_AS")),
+        Some(image.id.to_string().as_str())
+    );
+    assert_eq!(image_of(&again.images, image.id).state, ImageState::Locked);
+    // A LOCKED image is neither usable nor deletable.
+    assert!(matches!(
+        f.images.delete(&alice(), "backup"),
+        Err(Error::InvalidState { .. })
+    ));
+    assert!(f
+        .pool
+        .create(&alice(), &format!("DISK = [ IMAGE_ID = {} ]", image.id))
+        .is_err());
+}
+
+#[test]
+fn save_as_refusals_change_nothing() {
+    let f = fixture();
+    let (vm, _) = saving_vm(&f);
+    save_as(&f, vm.id, 1, "taken");
+    let before_vm = f.pool.get(vm.id).expect("vm");
+    let before_images = f.images.list(&admin()).expect("images");
+    let refusals: Vec<(Caller, u64, usize, &str)> = vec![
+        (bob(), vm.id, 2, "bobs"),    // not bob's VM
+        (alice(), vm.id, 9, "nine"),  // no such disk
+        (alice(), vm.id, 0, "swap"),  // the swap disk
+        (alice(), vm.id, 1, "again"), // already saved as
+        (alice(), vm.id, 2, "taken"), // alice has that name
+        (alice(), vm.id, 2, "123"),   // not an image name
+        (alice(), vm.id, 2, ""),      // not an image name
+        (alice(), 999, 2, "ghost"),   // no such VM
+    ];
+    for (who, id, disk, name) in refusals {
+        let result = f.pool.save_disk_as(&who, id, disk, name);
+        assert!(result.is_err(), "{} {id} {disk} {name:?}", who.name);
+    }
+    assert!(matches!(
+        f.pool.save_disk_as(&bob(), vm.id, 2, "bobs"),
+        Err(Error::Forbidden { .. })
+    ));
+    assert!(matches!(
+        f.pool.save_disk_as(&alice(), vm.id, 2, "taken"),
+        Err(Error::Conflict(_))
+    ));
+    // DONE and FAILED VMs are refused.
+    let failed = f.create(&alice(), &format!("{SMALL}\nDUMMY_FAIL = deploy"));
+    f.act(failed.id, Action::Deploy, Some("node-b"))
+        .expect("deploy");
+    f.wait(failed.id, "fail");
+    assert!(matches!(
+        f.pool.save_disk_as(&alice(), failed.id, 0, "dead"),
+        Err(Error::InvalidState { .. })
+    ));
+    let after_images = f.images.list(&admin()).expect("images");
+    assert_eq!(f.pool.get(vm.id).expect("vm").template, before_vm.template);
+    assert_eq!(after_images, before_images);
+}
+
+#[test]
+fn a_shutdown_moves_the_disk_to_the_image_and_makes_it_ready() {
+    use crate::core::image::ImageState;
+    let f = fixture();
+    let (vm, _) = saving_vm(&f);
+    let image = save_as(&f, vm.id, 1, "backup");
+    let source = f.images.source(image.id);
+    // The fake TM moves nothing: put what the move would have there.
+    std::fs::write(&source, vec![0u8; 3 * 1024 * 1024 / 2]).expect("saved file");
+    f.act(vm.id, Action::Shutdown, None).expect("shutdown");
+    f.wait(vm.id, "done");
+    let moved = TmAction::Mv {
+        src: ports::HostPath::new("node-a", format!("/srv/vms/{}/disk.1", vm.id)),
+        dst: ports::HostPath::new("fe", source.display().to_string()),
+    };
+    assert!(
+        f.fake.transfers_of(vm.id).contains(&moved),
+        "{:?}",
+        f.fake.transfers_of(vm.id)
+    );
+    let ready = image_of(&f.images, image.id);
+    assert_eq!((ready.state, ready.size_mb), (ImageState::Ready, 2));
+    assert_eq!(
+        image_of(&f.reload().images, image.id).state,
+        ImageState::Ready
+    );
+}
+
+#[test]
+fn a_vm_that_ends_without_saving_leaves_the_image_in_error() {
+    use crate::core::image::{ImageState, ERROR_ATTRIBUTE};
+    let f = fixture();
+    // Deleted while running, cancelled, and an epilog that fails.
+    let save = |extra: &str| {
+        let (vm, _) = saving_vm_with(&f, extra);
+        let name = format!("save-{}", vm.id);
+        (vm.id, save_as(&f, vm.id, 1, &name).id)
+    };
+    let deleted = save("");
+    let cancelled = save("");
+    let failed = save("DUMMY_FAIL = delete");
+    let state = |(_, image): (u64, u64)| image_of(&f.images, image).state;
+    f.act(deleted.0, Action::Delete, None).expect("delete");
+    f.wait(deleted.0, "done");
+    f.act(cancelled.0, Action::Cancel, None).expect("cancel");
+    f.wait(cancelled.0, "done");
+    // A cancel's epilog does not move the disk.
+    assert!(!f
+        .fake
+        .transfers_of(cancelled.0)
+        .iter()
+        .any(|t| matches!(t, TmAction::Mv { .. })));
+    f.act(failed.0, Action::Shutdown, None).expect("shutdown");
+    f.wait(failed.0, "fail");
+    // FAILED: it can only be deleted or resubmitted now.
+    assert_eq!(state(failed), ImageState::Error);
+    f.act(failed.0, Action::Delete, None).expect("delete");
+    f.wait(failed.0, "done");
+    for case in [deleted, cancelled, failed] {
+        assert_eq!(state(case), ImageState::Error, "VM {}", case.0);
+        let image = image_of(&f.images, case.1);
+        assert!(
+            image.template[ERROR_ATTRIBUTE].contains(&format!("VM {} ", case.0)),
+            "{:?}",
+            image.template
+        );
+        // An image in ERROR may be deleted.
+        f.images
+            .delete(&alice(), &case.1.to_string())
+            .expect("delete image");
+    }
+}
+
+#[test]
+fn a_restart_keeps_a_locked_image_waiting_for_its_running_vm() {
+    use crate::core::image::ImageState;
+    let f = fixture();
+    let (vm, _) = saving_vm(&f);
+    let image = save_as(&f, vm.id, 1, "backup");
+    let fake = Arc::new(Fake::default());
+    let after = f.restart(&fake);
+    after.wait(vm.id, "runn");
+    // No file yet, and still LOCKED, not ERROR.
+    assert_eq!(image_of(&after.images, image.id).state, ImageState::Locked);
+    after
+        .pool
+        .action(&alice(), vm.id, Action::Shutdown, None)
+        .expect("shutdown");
+    after.wait(vm.id, "done");
+    assert_eq!(image_of(&after.images, image.id).state, ImageState::Ready);
+}

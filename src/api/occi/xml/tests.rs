@@ -293,8 +293,25 @@ fn compute_updates_take_state_and_ignore_the_id() {
         r#"<COMPUTE><ID/><DISK id="0"><STORAGE href="/storage/3" name="u"/><SAVE_AS name="backup"/></DISK></COMPUTE>"#,
     ))
     .expect("valid");
-    assert_eq!(save.save_as, [("0".to_string(), "backup".to_string())]);
+    assert_eq!(
+        save.save_as,
+        [DiskSaveAs {
+            disk_id: "0".into(),
+            image: Some(3),
+            name: "backup".into(),
+        }]
+    );
     assert_eq!(save.shape, Some(Dialect::V2));
+    let plain = ComputeUpdate::parse(&parse(
+        r#"<COMPUTE><DISK id="1"><SAVE_AS name="b"/></DISK></COMPUTE>"#,
+    ))
+    .expect("valid");
+    assert_eq!(plain.save_as[0].image, None);
+    assert_eq!(plain.save_as[0].disk_id, "1");
+    let bad = ComputeUpdate::parse(&parse(
+        r#"<COMPUTE><DISK id="1"><STORAGE href="/storage/x"/><SAVE_AS name="b"/></DISK></COMPUTE>"#,
+    ));
+    assert!(bad.is_err());
 }
 
 // ---- NETWORK (§4.3, §4.4) ---------------------------------------------------
@@ -506,11 +523,13 @@ fn example_compute() -> ComputeDoc {
                     kind: "DISK",
                 },
                 target: Some("sda1".into()),
+                save_as: None,
             },
             DiskDoc {
                 index: 1,
                 source: DiskSource::Swap { size_mb: 1024 },
                 target: Some("sda2".into()),
+                save_as: None,
             },
             DiskDoc {
                 index: 2,
@@ -519,6 +538,7 @@ fn example_compute() -> ComputeDoc {
                     format: "ext3".into(),
                 },
                 target: Some("sda3".into()),
+                save_as: None,
             },
         ],
         nics: vec![
@@ -568,6 +588,20 @@ fn compute_renders_in_both_dialects() {
     assert!(one_four.contains("<NETWORK/>"), "{one_four}");
     let two = bare.render(Dialect::V2);
     assert!(two.contains("<INSTANCE_TYPE/>"), "{two}");
+}
+
+#[test]
+fn a_disk_being_saved_shows_its_save_as_href_in_2x() {
+    let mut vm = example_compute();
+    vm.disks[0].save_as = Some(format!("{BASE}/storage/12"));
+    let two = vm.render(Dialect::V2);
+    assert!(
+        two.contains(&format!(
+            "<TARGET>sda1</TARGET>\n    <SAVE_AS href=\"{BASE}/storage/12\"/>"
+        )),
+        "{two}"
+    );
+    assert_eq!(two.matches("<SAVE_AS").count(), 1, "{two}");
 }
 
 #[test]
