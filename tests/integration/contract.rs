@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::harness::{unique, venv_python, Server, ADMIN_PASSWORD};
+use crate::harness::{assert_script_ok, unique, venv_python, Server, ADMIN_PASSWORD};
 
 #[test]
 fn v1_answers_match_the_openapi_document() {
@@ -31,17 +31,5 @@ fn v1_answers_match_the_openapi_document() {
         .env("CLOUDGATE_PREFIX", unique("ct"))
         .output()
         .expect("run python");
-    assert!(
-        out.status.success(),
-        "openapi_contract.py failed:\n{}\n{}\nserver log tail:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        server
-            .log()
-            .lines()
-            .rev()
-            .take(40)
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert_script_ok("openapi_contract.py", &out, Some(server));
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::ec2::Client;
-use crate::harness::{venv_python, Server};
+use crate::harness::{assert_script_ok, venv_python, Server};
 
 /// The virtualenv's Python, if it has boto3, the aws CLI and libcloud.
 fn python() -> Option<PathBuf> {
@@ -42,19 +42,7 @@ fn run(server: &Server, script: &str, args: &[&str]) {
         .env("EC2_IMAGE", &image)
         .output()
         .expect("run python");
-    assert!(
-        out.status.success(),
-        "{script} {args:?} failed:\n{}\n{}\nserver log tail:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        server
-            .log()
-            .lines()
-            .rev()
-            .take(40)
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert_script_ok(&format!("{script} {args:?}"), &out, Some(server));
 }
 
 #[test]
@@ -96,10 +84,5 @@ fn ec2_golden_files_match_botocores_model() {
         .arg(root.join("tests/data/ec2"))
         .output()
         .expect("run python");
-    assert!(
-        out.status.success(),
-        "golden files differ from botocore's model:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_script_ok("ec2_golden_shapes.py", &out, None);
 }

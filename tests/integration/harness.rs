@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -291,6 +291,26 @@ pub fn venv_python(imports: &str, what: &str) -> Option<PathBuf> {
     );
     eprintln!("skipped: no {what} in .venv (run .ci/setup)");
     None
+}
+
+/// Asserts that a client script (`what`, in the message) exited 0; if
+/// not, fails with its stdout, its stderr and, when it talked to `server`,
+/// the end of that server's log (the other half of the story).
+pub fn assert_script_ok(what: &str, out: &Output, server: Option<&Server>) {
+    if out.status.success() {
+        return;
+    }
+    let log_tail = server.map_or_else(String::new, |server| {
+        let log = server.log();
+        let mut tail: Vec<&str> = log.lines().rev().take(40).collect();
+        tail.reverse();
+        format!("server log tail:\n{}", tail.join("\n"))
+    });
+    panic!(
+        "{what} failed:\n{}\n{}\n{log_tail}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
 }
 
 /// The response of a request whatever its status, so tests can assert on

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use sha1::Digest;
 
-use super::harness::{admin, any_status, dir_files, send, unique, venv_python, Server};
+use super::harness::{
+    admin, any_status, assert_script_ok, dir_files, send, unique, venv_python, Server,
+};
 
 // ---------------------------------------------------------------------
 // Helpers
@@ -1759,19 +1761,7 @@ fn libcloud_s_opennebula_driver_runs_its_flows_unmodified() {
             .env("OCCI_SMALL", "0.05 32")
             .output()
             .expect("run python");
-        assert!(
-            out.status.success(),
-            "libcloud api {api} failed:\n{}\n{}\nserver log tail:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-            server
-                .log()
-                .lines()
-                .rev()
-                .take(40)
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
+        assert_script_ok(&format!("libcloud api {api}"), &out, Some(server));
         if api == "3.8" {
             let stdout = String::from_utf8_lossy(&out.stdout);
             assert!(
