@@ -176,12 +176,17 @@ pub fn post_each(keys: &[String], path: fn(&str) -> String, action: &str) -> Exi
 /// Prints `ID: <id>` of the object a `POST <pool>` created; `what` names
 /// it in the error when the answer has no id.
 pub fn print_new_id(created: &Object, pool: &str, what: &str) -> Result<(), Error> {
-    let id = created
+    println!("ID: {}", new_id(created, pool, what)?);
+    Ok(())
+}
+
+/// The id of the object a `POST <route>` created; `what` names it in the
+/// error when the answer has none.
+pub fn new_id(created: &Object, route: &str, what: &str) -> Result<u64, Error> {
+    created
         .get("id")
         .and_then(Value::as_u64)
-        .ok_or_else(|| Error::BadAnswer(format!("POST {pool}: the new {what} has no id")))?;
-    println!("ID: {id}");
-    Ok(())
+        .ok_or_else(|| Error::BadAnswer(format!("POST {route}: the new {what} has no id")))
 }
 
 /// `list`: the objects of `pool` (a `/v1` path) as `table` shows them.

@@ -431,23 +431,14 @@ fn create(file: &Path) -> Result<(), Error> {
     })?;
     let vm =
         Client::from_env()?.object("POST", "/v1/vms", Some(&json!({ "template": template })))?;
-    let id = vm
-        .get("id")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| Error::BadAnswer("POST /v1/vms: the new VM has no id".to_string()))?;
-    println!("ID: {id}");
-    Ok(())
+    client::print_new_id(&vm, "/v1/vms", "VM")
 }
 
 /// `saveas`: the image is made now (`LOCKED`), filled at shutdown.
 fn save_as(vm: &str, disk: &str, name: &str) -> Result<(), Error> {
     let route = format!("{}/disks/{}/saveas", path(vm), segment(disk));
     let image = Client::from_env()?.object("POST", &route, Some(&json!({ "name": name })))?;
-    let id = image
-        .get("id")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| Error::BadAnswer(format!("POST {route}: the new image has no id")))?;
-    println!("Image ID: {id}");
+    println!("Image ID: {}", client::new_id(&image, &route, "image")?);
     Ok(())
 }
 
