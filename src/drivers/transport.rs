@@ -266,6 +266,12 @@ impl Local {
                 return Err(io_error(io::Error::other("process id out of range")));
             }
         };
+        // Watching it failed: nothing it does can be reported any more.
+        let abandon = |child: Child, e: io::Error| {
+            let _ = killpg(group, Signal::SIGKILL);
+            reap_later(child);
+            Err(io_error(e))
+        };
         let mut pipes = Pipes::new(&mut child, stdin, self.output_cap);
 
         // The output is complete when every process holding the pipes has
@@ -274,22 +280,17 @@ impl Local {
         // left holding the pipes (the command itself may have exited).
         let closed = match pipes.pump(deadline) {
             Ok(closed) => closed,
-            Err(e) => {
-                let _ = killpg(group, Signal::SIGKILL);
-                reap_later(child);
-                return Err(io_error(e));
-            }
+            Err(e) => return abandon(child, e),
         };
         let exit = if closed {
             match wait_until(&mut child, deadline) {
                 Ok(Some(status)) => exit_of(status),
                 // It closed its outputs but kept running.
-                Ok(None) => self.kill_group(group, child),
-                Err(e) => {
-                    let _ = killpg(group, Signal::SIGKILL);
-                    reap_later(child);
-                    return Err(io_error(e));
+                Ok(None) => {
+                    self.kill_group(group, child);
+                    Exit::TimedOut
                 }
+                Err(e) => return abandon(child, e),
             }
         } else {
             self.kill_group(group, child);
@@ -309,7 +310,7 @@ impl Local {
     /// Ends a command that outlived its timeout: SIGTERM to its group, up
     /// to `grace` for the leader to go, then SIGKILL to whatever is left
     /// of the group (children that ignored or survived the SIGTERM).
-    fn kill_group(&self, group: Pid, mut child: Child) -> Exit {
+    fn kill_group(&self, group: Pid, mut child: Child) {
         // ESRCH (the group is already gone) is the outcome we want anyway.
         let _ = killpg(group, Signal::SIGTERM);
         let leader_gone = matches!(
@@ -325,7 +326,6 @@ impl Local {
                 reap_later(child);
             }
         }
-        Exit::TimedOut
     }
 }
 
