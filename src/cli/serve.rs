@@ -12,7 +12,7 @@ use rand::distributions::{Alphanumeric, DistString};
 use crate::api::{self, AppState};
 use crate::config::{Config, DriverClass, Hook, HookEvent};
 use crate::core::hooks::{HookOn, HookSpec};
-use crate::core::settings::DriverName;
+use crate::core::settings::{DriverName, DONE_RETENTION};
 use crate::core::{Core, Settings};
 use crate::store::{SqliteStore, DB_FILE};
 
@@ -158,6 +158,8 @@ fn core_settings(config: &Config) -> Settings {
         vm_polling_interval: config.vm_polling_interval,
         vm_per_interval: config.vm_per_interval,
         vnc_base_port: config.vnc_base_port,
+        // DescribeInstances lists terminated instances from memory.
+        done_retention: config.ec2_terminated_visible.max(DONE_RETENTION),
     }
 }
 

@@ -69,7 +69,16 @@ pub struct Settings {
     /// `VNC_BASE_PORT`: a VM whose first GRAPHICS (vnc or spice) has no
     /// `PORT` gets this plus its id at creation (spec/DRIVERS.md §3).
     pub vnc_base_port: u16,
+    /// How long a DONE VM stays in the pool's memory after it ended, and
+    /// its EC2 client token with it; older ones are read from the store
+    /// when asked for. At least [`DONE_RETENTION`], and no shorter than
+    /// EC2 shows terminated instances.
+    pub done_retention: Duration,
 }
+
+/// The shortest [`Settings::done_retention`]: AWS keeps a client token
+/// valid for at least a day after its instance ends.
+pub const DONE_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
 /// How a host may refer to a loaded driver: by its `NAME` (`im_kvm`) or by
 /// the folder of scripts it runs (`kvm`).
@@ -115,6 +124,7 @@ impl Default for Settings {
             var_dir: PathBuf::from("var"),
             front_end: "localhost".to_string(),
             vm_polling_interval: Duration::from_secs(60),
+            done_retention: DONE_RETENTION,
             vm_per_interval: 15,
             vnc_base_port: 5900,
         }

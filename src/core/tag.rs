@@ -224,7 +224,12 @@ impl TagPool {
 
     fn may_see(&self, caller: &Caller, target: Taggable) -> bool {
         match target {
-            Taggable::Vm(id) => self.vms.show(caller, id).is_ok(),
+            // A VM that ended long ago is gone with its tags, as a
+            // terminated instance's are on AWS.
+            Taggable::Vm(id) => self
+                .vms
+                .kept_owner(id)
+                .is_some_and(|owner| caller.owns_or_admin(owner)),
             Taggable::Image(id) => self.images.show(caller, &id.to_string()).is_ok(),
         }
     }

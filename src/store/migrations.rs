@@ -111,6 +111,16 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (kind, resource_id, key)
     );
     ",
+    // 4: when each VM ended, beside its state: the pool keeps DONE VMs in
+    // memory only for a while after they end, and loads the others by
+    // (state, etime) without reading every body. Replaces vms_by_state,
+    // which is its prefix.
+    "
+    ALTER TABLE vms ADD COLUMN etime INTEGER NOT NULL DEFAULT 0;
+    UPDATE vms SET etime = json_extract(body, '$.etime');
+    DROP INDEX vms_by_state;
+    CREATE INDEX vms_by_state_etime ON vms (state, etime);
+    ",
 ];
 
 /// The schema version this build writes.
@@ -142,4 +152,36 @@ pub fn apply(conn: &mut Connection) -> Result<()> {
         tx.commit().map_err(db_error)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_4_fills_etime_from_the_stored_bodies() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        for (version, sql) in MIGRATIONS[..3].iter().enumerate() {
+            conn.execute_batch(sql).expect("migration");
+            conn.execute_batch(&format!("PRAGMA user_version = {}", version + 1))
+                .expect("version");
+        }
+        conn.execute_batch(
+            r#"INSERT INTO users (id, name, password, enabled) VALUES (0, 'oneadmin', 'x', 1);
+               INSERT INTO vms (id, uid, name, state, lcm_state, body)
+               VALUES (1, 0, 'ended', 6, 0, '{"etime": 1700000000}'),
+                      (2, 0, 'alive', 3, 3, '{"etime": 0}');"#,
+        )
+        .expect("rows");
+        apply(&mut conn).expect("upgrade");
+        let etimes: Vec<(i64, i64)> = conn
+            .prepare("SELECT id, etime FROM vms ORDER BY id")
+            .expect("prepare")
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        assert_eq!(etimes, [(1, 1_700_000_000), (2, 0)]);
+        assert_eq!(current(&conn).expect("version"), LATEST);
+    }
 }

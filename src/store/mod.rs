@@ -145,8 +145,12 @@ impl Store for SqliteStore {
         vnets::load(&*self.lock()?)
     }
 
-    fn load_vms(&self) -> Result<Vec<Vm>> {
-        vms::load(&*self.lock()?)
+    fn load_vms(&self, done_since: u64) -> Result<Vec<Vm>> {
+        vms::load(&*self.lock()?, done_since)
+    }
+
+    fn load_vm(&self, id: u64) -> Result<Option<Vm>> {
+        vms::load_one(&*self.lock()?, id)
     }
 
     fn load_key_pairs(&self) -> Result<Vec<KeyPair>> {
@@ -322,9 +326,18 @@ fn delete_by_id(conn: &Connection, table: &str, id: u64) -> Result<()> {
 /// The `(id, body)` rows a query gives, in its order: the tables that keep
 /// an object as JSON beside its id.
 fn id_bodies(conn: &Connection, sql: &str) -> Result<Vec<(i64, String)>> {
+    id_bodies_where(conn, sql, [])
+}
+
+/// [`id_bodies`] of a query with parameters.
+fn id_bodies_where(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<(i64, String)>> {
     let mut stmt = conn.prepare(sql).map_err(db_error)?;
     let rows = stmt
-        .query_map([], |row| {
+        .query_map(params, |row| {
             Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
         })
         .map_err(db_error)?;

@@ -70,6 +70,7 @@ mod tests {
     use crate::core::ports::{Drivers, Store};
     use crate::core::settings::Settings;
     use crate::core::tag::{Taggable, Untag};
+    use crate::core::vm::Action;
     use crate::core::{Caller, Core, Error};
     use crate::store::SqliteStore;
 
@@ -171,6 +172,18 @@ mod tests {
             .delete(&alice, &[image], &[])
             .expect("delete all");
         assert!(again.tags().of(image).expect("of").is_empty());
+
+        // A VM that ended long ago leaves memory, and its tags the lists.
+        again
+            .vms()
+            .action(&alice, vm.id(), Action::Delete, None)
+            .expect("delete vm");
+        let ended = again.vms().get(vm.id()).expect("vm");
+        assert_eq!(again.tags().list(&alice).expect("list").len(), 1);
+        let later = ended.etime + again.settings().done_retention.as_secs() + 1;
+        assert_eq!(again.vms().forget_done(later).expect("forget"), 1);
+        assert!(again.tags().list(&alice).expect("list").is_empty());
+        assert!(again.tags().list(&admin).expect("list").is_empty());
     }
 
     #[test]

@@ -110,8 +110,13 @@ pub trait Store: Send + Sync {
     fn load_hosts(&self) -> Result<Vec<Host>>;
     /// Every virtual network with its leases in use, in id order.
     fn load_vnets(&self) -> Result<Vec<VnetInfo>>;
-    /// Every VM with its history records and pending step, in id order.
-    fn load_vms(&self) -> Result<Vec<Vm>>;
+    /// Every VM with its history records and pending step, in id order,
+    /// but for the DONE ones that ended before `done_since` (Unix seconds)
+    /// and wait for no driver step.
+    fn load_vms(&self, done_since: u64) -> Result<Vec<Vm>>;
+    /// VM `id` with its history records and pending step, if it exists.
+    /// Must not be called inside [`write_dyn`](Self::write_dyn)'s `work`.
+    fn load_vm(&self, id: u64) -> Result<Option<Vm>>;
     /// Every key pair, in id order.
     fn load_key_pairs(&self) -> Result<Vec<KeyPair>>;
     /// Every tag.

@@ -59,7 +59,9 @@ impl VmPool {
 }
 
 /// Runs the poller of `pool` on a thread named `vm-poller`: a tick every
-/// `interval` (at most every 15 s), until `stop` is stopped.
+/// `interval` (at most every 15 s), until `stop` is stopped. Each tick
+/// also drops the VMs that ended long ago from memory
+/// ([`VmPool::forget_done`]).
 pub fn spawn(
     pool: Arc<VmPool>,
     interval: Duration,
@@ -76,6 +78,11 @@ pub fn spawn(
             }
             if let Err(e) = pool.poll_tick(interval, per_tick) {
                 tracing::error!("VM poller: {e}");
+            }
+            match pool.forget_done(now()) {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!("{n} VMs ended long ago left memory"),
+                Err(e) => tracing::error!("VM poller: {e}"),
             }
         })
 }

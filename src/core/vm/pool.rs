@@ -483,8 +483,10 @@ pub(super) fn now() -> u64 {
 }
 
 impl VmPool {
-    /// Loads every VM, with its history and pending step, from the store.
-    /// Nothing runs until [`start`](Self::start).
+    /// Loads the VMs from the store, with their history and pending steps:
+    /// all but those DONE for longer than `settings.done_retention` (see
+    /// [`forget_done`](Self::forget_done)). Nothing runs until
+    /// [`start`](Self::start).
     pub fn load(
         writer: Arc<Writer>,
         settings: Settings,
@@ -493,9 +495,10 @@ impl VmPool {
         images: Arc<ImagePool>,
     ) -> Result<Self> {
         let tokens = Tokens::default();
+        let done_since = now().saturating_sub(settings.done_retention.as_secs());
         let vms = writer
             .store()
-            .load_vms()?
+            .load_vms(done_since)?
             .into_iter()
             .map(|vm| {
                 tokens.note(&vm);
@@ -630,15 +633,55 @@ impl VmPool {
         self.tokens.open_gates()
     }
 
-    /// One VM by id, for the core's own workers (no caller).
+    /// One VM by id, for the core's own workers (no caller). A VM DONE
+    /// for longer than the pool keeps them comes from the store.
     pub fn get(&self, id: u64) -> Result<Vm> {
-        self.read()?
-            .get(&id)
-            .cloned()
+        if let Some(vm) = self.read()?.get(&id) {
+            return Ok(vm.clone());
+        }
+        self.writer
+            .store()
+            .load_vm(id)?
             .ok_or_else(|| Error::not_found(Kind::Vm, id))
     }
 
-    /// How many VMs the pool holds, DONE ones included.
+    /// The owner of VM `id` if the pool keeps it in memory (every VM but
+    /// those DONE for longer than `done_retention`), without cloning it:
+    /// for listings of what belongs to live and recently ended VMs.
+    pub fn kept_owner(&self, id: u64) -> Option<u64> {
+        self.read().ok()?.get(&id).map(|vm| vm.uid)
+    }
+
+    /// Drops from memory the DONE VMs that ended before `time` less
+    /// `done_retention` and wait for no driver step, with their client
+    /// tokens; [`get`](Self::get) still finds them in the store. Answers
+    /// how many went. Memory and every scan of the pool then follow the
+    /// VMs alive (and recently ended), not every VM ever created.
+    pub fn forget_done(&self, time: u64) -> Result<usize> {
+        let before = time.saturating_sub(self.settings.done_retention.as_secs());
+        let old = |vm: &Vm| vm.state == State::Done && vm.etime < before && vm.pending.is_none();
+        // Found under the read lock: most ticks find none, and readers
+        // never wait for the scan.
+        let ids: Vec<u64> = self.scan(|vms| vms.filter(|vm| old(vm)).map(|vm| vm.id).collect())?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut vms = self.write_map()?;
+        let mut gone = 0;
+        for id in ids {
+            // Re-checked: an action may have put a fresh copy back since.
+            if vms.get(&id).is_some_and(&old) {
+                if let Some(vm) = vms.remove(&id) {
+                    self.tokens.forget(&vm);
+                    gone += 1;
+                }
+            }
+        }
+        Ok(gone)
+    }
+
+    /// How many VMs the pool holds in memory: every VM but those DONE
+    /// for longer than `done_retention`.
     pub fn len(&self) -> usize {
         self.read().map_or(0, |vms| vms.len())
     }

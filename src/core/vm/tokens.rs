@@ -1,9 +1,13 @@
 //! EC2 client tokens (spec/EC2.md §6.4): which VMs each (owner, token)
-//! launched, from the VMs' `EC2_CLIENT_TOKEN` attribute — noted when a VM
-//! is created and when the pool is loaded, so the index is as durable as
-//! the VMs — and one gate per (owner, token), so that a launch's "was this
-//! token seen?" and its creations are one step for that token alone:
-//! launches with other tokens never wait for it.
+//! launched, from the VMs' `EC2_CLIENT_TOKEN` attribute, and one gate per
+//! (owner, token), so that a launch's "was this token seen?" and its
+//! creations are one step for that token alone: launches with other
+//! tokens never wait for it.
+//!
+//! A token is noted when its VM is created and when the pool is loaded, so
+//! the index is as durable as the VMs; it is forgotten with a VM the pool
+//! stops keeping, a day or more after the VM ended (AWS keeps a token
+//! valid for at least a day after its instance ends).
 //!
 //! May use: the rest of `crate::core::vm`.
 
@@ -40,6 +44,21 @@ impl Tokens {
                 .entry((vm.uid, token.to_string()))
                 .or_default()
                 .push(vm.id);
+        }
+    }
+
+    /// Forgets a VM the pool no longer keeps: a launch with its token
+    /// makes new VMs again.
+    pub(super) fn forget(&self, vm: &Vm) {
+        if let Some(token) = vm.attribute(ATTRIBUTE) {
+            let key = (vm.uid, token.to_string());
+            let mut ids = lock(&self.ids);
+            if let Some(list) = ids.get_mut(&key) {
+                list.retain(|&id| id != vm.id);
+                if list.is_empty() {
+                    ids.remove(&key);
+                }
+            }
         }
     }
 

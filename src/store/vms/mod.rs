@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 
-use super::{db_error, id_bodies, sql_id};
+use super::{db_error, id_bodies_where, sql_id};
 use crate::core::vm::state::{LcmState, Reason, State, Step};
 use crate::core::vm::{History, Pending, Reservation, Usage, Vm, VmError};
 use crate::core::{Error, Result};
@@ -162,11 +162,11 @@ pub(super) fn put(conn: &Connection, vm: &Vm) -> Result<()> {
     let body = encode(vm.id, &body)?;
     let mut stmt = conn
         .prepare_cached(
-            "INSERT INTO vms (id, uid, name, state, lcm_state, host_id, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            "INSERT INTO vms (id, uid, name, state, lcm_state, host_id, etime, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT(id) DO UPDATE SET uid = excluded.uid, name = excluded.name,
                  state = excluded.state, lcm_state = excluded.lcm_state,
-                 host_id = excluded.host_id, body = excluded.body",
+                 host_id = excluded.host_id, etime = excluded.etime, body = excluded.body",
         )
         .map_err(db_error)?;
     stmt.execute(params![
@@ -176,6 +176,7 @@ pub(super) fn put(conn: &Connection, vm: &Vm) -> Result<()> {
         vm.state.number(),
         vm.lcm.number(),
         host_id,
+        time(vm.etime),
         body
     ])
     .map_err(db_error)?;
@@ -249,12 +250,62 @@ pub(super) fn set_pending(conn: &Connection, vm_id: u64, pending: Option<&Pendin
     Ok(())
 }
 
-pub(super) fn load(conn: &Connection) -> Result<Vec<Vm>> {
-    let mut history: HashMap<u64, Vec<History>> = HashMap::new();
-    for (id, body) in id_bodies(
+/// The VMs a load reads: all but the DONE ones, the DONE ones that ended
+/// at or after `?1`, and any VM with a driver step still pending (a
+/// delete's clean-up outlives the VM's end). Each part is a range of an
+/// index, so old DONE VMs cost nothing to skip.
+fn loaded_ids() -> String {
+    let done = State::Done.number();
+    format!(
+        "SELECT id FROM vms WHERE state < {done} OR state > {done}
+         UNION SELECT id FROM vms WHERE state = {done} AND etime >= ?1
+         UNION SELECT vm_id FROM vm_pending"
+    )
+}
+
+/// The VMs [`loaded_ids`] selects for `done_since` (Unix seconds), with
+/// their history records and pending steps, in id order.
+pub(super) fn load(conn: &Connection, done_since: u64) -> Result<Vec<Vm>> {
+    let ids = loaded_ids();
+    let pending = pending_steps(conn, "SELECT vm_id, body FROM vm_pending", [])?;
+    assemble(
         conn,
-        "SELECT vm_id, body FROM vm_history ORDER BY vm_id, seq",
-    )? {
+        &format!("SELECT id, body FROM vms WHERE id IN ({ids}) ORDER BY id"),
+        &format!("SELECT vm_id, body FROM vm_history WHERE vm_id IN ({ids}) ORDER BY vm_id, seq"),
+        [time(done_since)],
+        pending,
+    )
+}
+
+/// VM `id` with its history records and pending step, if it exists.
+pub(super) fn load_one(conn: &Connection, id: u64) -> Result<Option<Vm>> {
+    let params = [sql_id(id)?];
+    let pending = pending_steps(
+        conn,
+        "SELECT vm_id, body FROM vm_pending WHERE vm_id = ?1",
+        params,
+    )?;
+    let vms = assemble(
+        conn,
+        "SELECT id, body FROM vms WHERE id = ?1",
+        "SELECT vm_id, body FROM vm_history WHERE vm_id = ?1 ORDER BY seq",
+        params,
+        pending,
+    )?;
+    Ok(vms.into_iter().next())
+}
+
+/// The VMs `vms_sql` reads, each with the records `history_sql` reads
+/// (both queries take `params`) and its step in `pending`.
+fn assemble<P: rusqlite::Params + Copy>(
+    conn: &Connection,
+    vms_sql: &str,
+    history_sql: &str,
+    params: P,
+    mut pending: HashMap<u64, Pending>,
+) -> Result<Vec<Vm>> {
+    let mut history: HashMap<u64, Vec<History>> = HashMap::new();
+    for (id, body) in id_bodies_where(conn, history_sql, params)? {
         let id = u64::try_from(id).map_err(|_| corrupt(0, "negative id"))?;
         let h: HistoryBody =
             serde_json::from_str(&body).map_err(|e| corrupt(id, format!("history: {e}")))?;
@@ -277,27 +328,8 @@ pub(super) fn load(conn: &Connection) -> Result<Vec<Vm>> {
             reason,
         });
     }
-    let mut pending: HashMap<u64, Pending> = HashMap::new();
-    for (id, body) in id_bodies(conn, "SELECT vm_id, body FROM vm_pending")? {
-        let id = u64::try_from(id).map_err(|_| corrupt(0, "negative id"))?;
-        let p: PendingBody =
-            serde_json::from_str(&body).map_err(|e| corrupt(id, format!("pending: {e}")))?;
-        let step = |name: &str| {
-            step_named(name).ok_or_else(|| corrupt(id, format!("unknown step {name}")))
-        };
-        pending.insert(
-            id,
-            Pending {
-                op: p.op,
-                awaited: p.awaited.as_deref().map(step).transpose()?,
-                cleanup: p.cleanup.iter().map(|s| step(s)).collect::<Result<_>>()?,
-                host: p.host,
-                started_at: p.started_at,
-            },
-        );
-    }
     let mut out = Vec::new();
-    for (id, body) in id_bodies(conn, "SELECT id, body FROM vms ORDER BY id")? {
+    for (id, body) in id_bodies_where(conn, vms_sql, params)? {
         let id = u64::try_from(id).map_err(|_| corrupt(0, "negative id"))?;
         let b: Body = serde_json::from_str(&body).map_err(|e| corrupt(id, format!("body: {e}")))?;
         let state = State::from_number(b.state).ok_or_else(|| corrupt(id, "unknown state"))?;
@@ -338,6 +370,34 @@ pub(super) fn load(conn: &Connection) -> Result<Vec<Vm>> {
         });
     }
     Ok(out)
+}
+
+/// The pending steps `sql` (with `params`) reads, by VM id.
+fn pending_steps(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<HashMap<u64, Pending>> {
+    let mut pending = HashMap::new();
+    for (id, body) in id_bodies_where(conn, sql, params)? {
+        let id = u64::try_from(id).map_err(|_| corrupt(0, "negative id"))?;
+        let p: PendingBody =
+            serde_json::from_str(&body).map_err(|e| corrupt(id, format!("pending: {e}")))?;
+        let step = |name: &str| {
+            step_named(name).ok_or_else(|| corrupt(id, format!("unknown step {name}")))
+        };
+        pending.insert(
+            id,
+            Pending {
+                op: p.op,
+                awaited: p.awaited.as_deref().map(step).transpose()?,
+                cleanup: p.cleanup.iter().map(|s| step(s)).collect::<Result<_>>()?,
+                host: p.host,
+                started_at: p.started_at,
+            },
+        );
+    }
+    Ok(pending)
 }
 
 fn reason_of(n: u32) -> Option<Reason> {

@@ -21,7 +21,7 @@ use crate::core::host::HostPool;
 use crate::core::image::ImagePool;
 use crate::core::ports::{
     self, DeployRequest, DomainRequest, Drivers, MigrateRequest, PollAnswer, PollState, Pool,
-    RestoreRequest, SaveRequest, ScriptEnv, TmAction, TransferRequest, VmmTarget,
+    RestoreRequest, SaveRequest, ScriptEnv, Store, TmAction, TransferRequest, VmmTarget,
 };
 use crate::core::settings::{DriverName, Settings};
 use crate::core::user::User;
@@ -1693,4 +1693,105 @@ fn a_restart_keeps_a_locked_image_waiting_for_its_running_vm() {
         .expect("shutdown");
     after.wait(vm.id, "done");
     assert_eq!(image_of(&after.images, image.id).state, ImageState::Ready);
+}
+
+// ---------------------------------------------------------------------
+// DONE VMs leaving memory
+// ---------------------------------------------------------------------
+
+/// `vm` as a reload gives it back (the poll time is not stored).
+fn as_loaded(mut vm: Vm) -> Vm {
+    vm.usage.last_poll = 0;
+    vm
+}
+
+#[test]
+fn vms_done_long_ago_leave_memory_and_are_read_from_the_store() {
+    let f = fixture();
+    let live = f.running(&alice(), SMALL, "node-a");
+    let ended = f.running(&alice(), SMALL, "node-a");
+    f.act(ended.id, Action::Shutdown, None).expect("shutdown");
+    let ended = f.wait(ended.id, "done");
+    let kept_until = ended.etime + f.settings.done_retention.as_secs();
+
+    assert_eq!(f.pool.forget_done(kept_until).expect("forget"), 0);
+    assert_eq!(f.pool.kept_owner(ended.id), Some(alice().uid));
+    assert_eq!(f.pool.forget_done(kept_until + 1).expect("forget"), 1);
+    assert_eq!(f.pool.len(), 1);
+    assert_eq!(f.pool.kept_owner(ended.id), None);
+    assert_eq!(f.pool.kept_owner(live.id), Some(alice().uid));
+
+    // Still there for its owner and oneadmin, whole, from the store.
+    let shown = f.pool.show(&alice(), ended.id).expect("show");
+    assert_eq!(shown, as_loaded(ended.clone()));
+    assert_eq!(shown.history.len(), 1);
+    assert!(f.pool.show(&admin(), ended.id).is_ok());
+    assert!(matches!(
+        f.pool.show(&bob(), ended.id),
+        Err(Error::Forbidden { .. })
+    ));
+    assert!(matches!(f.pool.get(999), Err(Error::NotFound { .. })));
+    // Acting on it is what acting on a DONE VM is.
+    assert!(f.act(ended.id, Action::Shutdown, None).is_err());
+    assert_eq!(f.pool.get(ended.id).expect("get").state, State::Done);
+}
+
+#[test]
+fn a_load_skips_vms_done_long_ago_unless_a_step_is_pending() {
+    let f = fixture();
+    let live = f.running(&alice(), SMALL, "node-a");
+    let ended = f.create(&alice(), SMALL);
+    f.act(ended.id, Action::Delete, None).expect("delete");
+    let ended = f.wait(ended.id, "done");
+    let ids = |done_since: u64| -> Vec<u64> {
+        f.store
+            .load_vms(done_since)
+            .expect("load")
+            .iter()
+            .map(|vm| vm.id)
+            .collect()
+    };
+    assert_eq!(ids(ended.etime), [live.id, ended.id]);
+    assert_eq!(ids(ended.etime + 1), [live.id]);
+
+    // A clean-up still to run keeps it loaded, so a restart re-drives it.
+    let cleanup = crate::core::vm::Pending {
+        op: ended.op,
+        awaited: None,
+        cleanup: vec![Step::TmEpilogDelete],
+        host: "node-a".into(),
+        started_at: ended.etime,
+    };
+    ports::write(&*f.store, |tx| tx.set_vm_pending(ended.id, Some(&cleanup))).expect("pending");
+    assert_eq!(ids(ended.etime + 1), [live.id, ended.id]);
+    let loaded = f.store.load_vm(ended.id).expect("load").expect("found");
+    assert_eq!(loaded.pending, Some(cleanup));
+    assert_eq!(f.store.load_vm(999).expect("load"), None);
+}
+
+#[test]
+fn a_client_token_is_forgotten_with_its_vm() {
+    let f = fixture();
+    let launch = |token: &str| -> Vec<u64> {
+        f.pool
+            .launch_once(&alice(), token, || {
+                Ok(vec![f.create(
+                    &alice(),
+                    &format!("{SMALL}\nEC2_CLIENT_TOKEN = {token}"),
+                )])
+            })
+            .expect("launch")
+            .iter()
+            .map(|vm| vm.id)
+            .collect()
+    };
+    let first = launch("tok-1");
+    assert_eq!(launch("tok-1"), first, "the token still counts");
+    f.act(first[0], Action::Delete, None).expect("delete");
+    let ended = f.wait(first[0], "done");
+    f.pool
+        .forget_done(ended.etime + f.settings.done_retention.as_secs() + 1)
+        .expect("forget");
+    let again = launch("tok-1");
+    assert_ne!(again, first, "a forgotten token launches anew");
 }
