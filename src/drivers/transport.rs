@@ -330,9 +330,21 @@ impl Local {
 }
 
 /// Waits for `child` to exit until `until`: `None` if it still runs then.
-/// Used once its outputs have closed, when it has exited or is about to,
-/// so the checks start a few microseconds apart and back off from there.
+/// Used once its outputs have closed, when it has exited or is about to.
+/// A process closes its files a moment before it becomes a zombie, so the
+/// first check often comes too early: the wait is then a `poll` on a
+/// pidfd, which wakes once, at the exit. Kernels without pidfds (before
+/// 5.3) get checks a few microseconds apart that back off from there.
 fn wait_until(child: &mut Child, until: Instant) -> io::Result<Option<ExitStatus>> {
+    if let Some(status) = child.try_wait()? {
+        return Ok(Some(status));
+    }
+    let pidfd = i32::try_from(child.id())
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .and_then(|pid| {
+            rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
+        });
     let mut pause = Duration::from_micros(20);
     loop {
         if let Some(status) = child.try_wait()? {
@@ -342,9 +354,28 @@ fn wait_until(child: &mut Child, until: Instant) -> io::Result<Option<ExitStatus
         if left.is_zero() {
             return Ok(None);
         }
-        thread::sleep(pause.min(left));
-        pause = (pause * 2).min(Duration::from_millis(20));
+        match &pidfd {
+            Some(fd) => {
+                let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+                match poll(&mut fds, poll_timeout(left)) {
+                    Ok(_) | Err(Errno::EINTR) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            None => {
+                thread::sleep(pause.min(left));
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+        }
     }
+}
+
+/// `left` as a poll timeout: rounded up, so the last fraction of a
+/// millisecond is waited for, not spun on; longer waits are split into
+/// several polls.
+fn poll_timeout(left: Duration) -> PollTimeout {
+    let millis = left.as_micros().div_ceil(1000);
+    PollTimeout::from(u16::try_from(millis).unwrap_or(u16::MAX))
 }
 
 /// Reaps `child` whenever it ends, on a thread of its own: for the rare
@@ -420,10 +451,7 @@ impl Pipes {
             if left.is_zero() {
                 return Ok(false);
             }
-            // Rounded up, so the last fraction of a millisecond is waited
-            // for, not spun on; longer waits are split into several polls.
-            let millis = left.as_micros().div_ceil(1000);
-            let timeout = PollTimeout::from(u16::try_from(millis).unwrap_or(u16::MAX));
+            let timeout = poll_timeout(left);
             let mut ready = [None; 3];
             {
                 let mut fds = Vec::with_capacity(3);
@@ -649,6 +677,24 @@ mod tests {
             expected.to_string()
         );
         assert_eq!(own_niceness(), before, "the calling thread is not niced");
+    }
+
+    #[test]
+    fn the_exit_is_awaited_after_the_outputs_close() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Closes its outputs, then lives on a while before exiting 3.
+        script(
+            dir.path(),
+            "lingers",
+            "exec >/dev/null 2>&1; sleep 0.3; exit 3",
+        );
+        let out = Local::new(dir.path())
+            .run(
+                &Site::FrontEnd,
+                &command("lingers", &[], Duration::from_secs(10)),
+            )
+            .expect("runs");
+        assert_eq!(out.exit, Exit::Code(3));
     }
 
     #[test]
