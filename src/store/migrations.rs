@@ -117,7 +117,7 @@ const MIGRATIONS: &[&str] = &[
     // which is its prefix.
     "
     ALTER TABLE vms ADD COLUMN etime INTEGER NOT NULL DEFAULT 0;
-    UPDATE vms SET etime = json_extract(body, '$.etime');
+    UPDATE vms SET etime = COALESCE(json_extract(body, '$.etime'), 0);
     DROP INDEX vms_by_state;
     CREATE INDEX vms_by_state_etime ON vms (state, etime);
     ",
