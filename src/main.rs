@@ -102,7 +102,9 @@ fn main() -> ExitCode {
                 Ok(loaded) => loaded,
                 Err(message) => return fail(&message),
             };
-            init_logging(config.debug_level);
+            // Held until the server has stopped: dropping it writes the VM
+            // logs' last lines.
+            let _vm_log = init_logging(config.debug_level, serve::var_dir(&config));
             for warning in warnings {
                 tracing::warn!("{warning}");
             }
@@ -141,18 +143,38 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// DEBUG_LEVEL 0..3 is error, warn, info, debug; `RUST_LOG` overrides it.
-fn init_logging(debug_level: DebugLevel) {
+/// The server's logging: its log on stderr, where DEBUG_LEVEL 0..3 is
+/// error, warn, info, debug and `RUST_LOG` overrides it; and the VM logs
+/// `<var_dir>/<vid>/vm.log`, with their own filter (each filter applies to
+/// its own output only, so a quiet server log still gets full VM logs).
+/// The guard returned keeps the VM logs' writer; `None` if it could not
+/// start (the server runs without VM logs then).
+fn init_logging(debug_level: DebugLevel, var_dir: PathBuf) -> Option<serve::VmLogGuard> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
     let level = debug_level.tracing_level().as_str().to_ascii_lowercase();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!("{level},actix_server=warn"))
     });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let server_log = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         // When stderr is a pipe whose reader is gone, reporting the failed
         // write would panic (eprintln! to the same broken stderr) in
         // whatever thread logged, e.g. the task that stops the server.
         .log_internal_errors(false)
+        .with_filter(filter);
+    let (vm_log, guard) = match serve::VmLog::start(var_dir) {
+        Ok((layer, guard)) => (Some(layer.with_filter(serve::VmLog::filter())), Some(guard)),
+        Err(e) => {
+            eprintln!("cannot start the VM logs' writer: {e}; running without VM logs");
+            (None, None)
+        }
+    };
+    tracing_subscriber::registry()
+        .with(server_log)
+        .with(vm_log)
         .init();
+    guard
 }

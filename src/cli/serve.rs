@@ -17,7 +17,9 @@ use crate::core::{Core, Settings};
 use crate::store::{SqliteStore, DB_FILE};
 
 mod drivers;
+mod vmlog;
 pub use drivers::{build_drivers, remotes_dir, REMOTES_ENV};
+pub use vmlog::{VmLog, VmLogGuard};
 
 /// The config file `serve` reads when none is named; when it is absent the
 /// built-in defaults apply, so `serve` works from any directory.
@@ -153,7 +155,7 @@ fn core_settings(config: &Config) -> Settings {
         context_files_dir: std::path::absolute(config.data_dir.join(CONTEXT_FILES_DIR)).ok(),
         hooks: config.hooks.iter().map(hook_spec).collect(),
         vm_dir: config.vm_dir.display().to_string(),
-        var_dir: std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone()),
+        var_dir: var_dir(config),
         front_end: front_end_name(),
         vm_polling_interval: config.vm_polling_interval,
         vm_per_interval: config.vm_per_interval,
@@ -161,6 +163,13 @@ fn core_settings(config: &Config) -> Settings {
         // DescribeInstances lists terminated instances from memory.
         done_retention: config.ec2_terminated_visible.max(DONE_RETENTION),
     }
+}
+
+/// OpenNebula's `var` (the core's `var_dir`, where `<vid>/` holds a VM's
+/// front-end files and its `vm.log`): the data dir, made absolute since
+/// driver scripts get paths under it.
+pub fn var_dir(config: &Config) -> PathBuf {
+    std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone())
 }
 
 /// The front-end's host name for TM arguments (`<fe>:<path>`): the

@@ -1,7 +1,7 @@
 //! `cloudgate vm ...`: OpenNebula's `onevm` over `/v1/vms` (spec/CLI.md,
 //! "vm"; spec/CORE.md §1-§2): `create FILE`, the life-cycle actions,
 //! `saveas VM DISK NAME`, `list [a|m|uid|user]`, `show`, `history
-//! [ID...]` and `top`. VM
+//! [ID...]`, `log` and `top`. VM
 //! arguments take ids and ranges (`[9-11]`, `[08+3]`).
 //!
 //! May use: `crate::cli::{client, output, range}`.
@@ -352,6 +352,12 @@ pub enum VmCommand {
         #[command(flatten)]
         list: ListArgs,
     },
+    /// The end of a VM's log (OpenNebula's `var/<vid>/vm.log`): state
+    /// changes, driver messages, hook results, errors.
+    Log {
+        /// A VM id.
+        vm: String,
+    },
     /// `list`, refreshed until interrupted.
     Top {
         /// Seconds between two refreshes.
@@ -404,6 +410,7 @@ pub fn run(command: VmCommand) -> ExitCode {
         }
         VmCommand::Show { vm, format } => client::finish(show(&vm, &format)),
         VmCommand::History { vms, list: args } => client::finish(history(&vms, &args)),
+        VmCommand::Log { vm } => client::finish(log(&vm)),
         VmCommand::Top { delay, list: args } => client::finish(top(delay, &args)),
     }
 }
@@ -492,6 +499,18 @@ fn history(vms: &[String], args: &ListArgs) -> Result<(), Error> {
         }
     }
     print!("{}", listing.render(history_rows(records)));
+    Ok(())
+}
+
+/// `log`: the text as the server has it (whole lines, the last 256 KiB).
+fn log(vm: &str) -> Result<(), Error> {
+    let route = format!("{}/log", path(vm));
+    let answer = Client::from_env()?.object("GET", &route, None)?;
+    let text = answer
+        .get("log")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::BadAnswer(format!("GET {route}: no log in the answer")))?;
+    print!("{text}");
     Ok(())
 }
 

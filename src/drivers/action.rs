@@ -25,6 +25,12 @@ pub const ERROR_BEGIN: &str = "ERROR MESSAGE --8<------";
 /// The line that closes it.
 pub const ERROR_END: &str = "ERROR MESSAGE ------>8--";
 
+/// The tracing target of the scripts' stderr lines (their `INFO:` and
+/// `ERROR:` logs), logged at debug: the server's VM log takes this target
+/// at debug too, so that the lines reach `vm.log` as OpenNebula's do
+/// without crowding the server's own log.
+pub const SCRIPT_LOG_TARGET: &str = module_path!();
+
 /// Checks a name that becomes one path component (a driver folder, an
 /// action, a script): `[A-Za-z0-9_.-]+` without `..`, and not `.`.
 pub fn check_name(name: &str) -> Result<(), String> {
@@ -78,6 +84,9 @@ pub struct Invocation {
     pub action: String,
     /// The host it is for, for messages.
     pub host: String,
+    /// The VM it acts for, if any (VMM and TM actions, hooks; not host
+    /// monitoring): its stderr lines then go to that VM's log.
+    pub vm_id: Option<u64>,
     /// Where it runs.
     pub site: Site,
     /// The script or program.
@@ -136,9 +145,11 @@ pub fn run(transport: &dyn Transport, invocation: &Invocation) -> Result<String,
 fn answer(invocation: &Invocation, output: &Output) -> Result<String, Error> {
     let stderr = String::from_utf8_lossy(&output.stderr);
     for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
-        // Everything on stderr is log (DRIVERS.md §1.4); the core decides
-        // what reaches the VM log from the error it gets.
+        // Everything on stderr is log (DRIVERS.md §1.4): with `vm`, it
+        // reaches that VM's log (see SCRIPT_LOG_TARGET).
         tracing::debug!(
+            target: SCRIPT_LOG_TARGET,
+            vm = invocation.vm_id,
             action = %invocation.action,
             host = %invocation.host,
             "{}",
@@ -281,6 +292,7 @@ mod tests {
         Invocation {
             action: "deploy".into(),
             host: "node1".into(),
+            vm_id: Some(7),
             site: Site::Host("node1".into()),
             program: Program::Script(PathBuf::from(script)),
             args: vec!["arg".into()],

@@ -51,7 +51,7 @@ use crate::core::ports::{
 use crate::core::{Error, Result};
 use crate::template::Template;
 
-pub use action::{check_name, error_message, ERROR_BEGIN, ERROR_END};
+pub use action::{check_name, error_message, ERROR_BEGIN, ERROR_END, SCRIPT_LOG_TARGET};
 pub use registry::{Class, Deployment, DriverSpec, LocalAction, Registry, Timeouts};
 pub use ssh::{sh_quote, Ssh, SshOptions};
 pub use transport::{Command, Exit, Local, Output, Program, Site, Transport, TransportError};
@@ -222,7 +222,7 @@ impl ScriptDrivers {
             );
             match action::run(self.transport.as_ref(), invocation) {
                 Err(e) if attempt < entry.spec.retries => {
-                    tracing::info!("{e}; retrying");
+                    tracing::info!(vm = invocation.vm_id, "{e}; retrying");
                     attempt += 1;
                     thread::sleep(self.retry_delay);
                 }
@@ -250,6 +250,7 @@ impl ScriptDrivers {
         let invocation = Invocation {
             action: action.to_owned(),
             host: host.clone(),
+            vm_id: Some(target.vm_id),
             site: site(local, host),
             program,
             args,
@@ -283,6 +284,8 @@ impl Drivers for ScriptDrivers {
         let invocation = Invocation {
             action: ACTION.to_owned(),
             host: host.clone(),
+            // Host monitoring: its lines are the server's, not a VM's.
+            vm_id: None,
             site: site(local, host),
             program,
             args: vec![
@@ -401,6 +404,7 @@ impl Drivers for ScriptDrivers {
         let invocation = Invocation {
             action: action.to_owned(),
             host: host.to_owned(),
+            vm_id: Some(request.vm_id),
             // TM scripts run on the front-end and reach hosts themselves.
             site: Site::FrontEnd,
             program,
@@ -427,6 +431,7 @@ impl Drivers for ScriptDrivers {
         let invocation = Invocation {
             action,
             host,
+            vm_id: Some(request.vm_id),
             site,
             program,
             args: request.args.clone(),

@@ -974,3 +974,150 @@ fn a_disk_is_saved_as_a_locked_image_through_v1() {
     assert_eq!(image["state"], "ERROR", "{image}");
     assert_eq!(send("DELETE", &image_url, me, None).status, 204);
 }
+
+/// GET `/v1/vms/{id}/log` as `auth`: (status, Content-Type, body).
+fn vm_log(server: &Server, auth: Auth<'_>, id: u64) -> (u16, String, String) {
+    use base64::Engine;
+    let mut req = ureq::get(&server.url(&format!("/v1/vms/{id}/log")));
+    if let Some((user, password)) = auth {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        req = req.set("Authorization", &format!("Basic {token}"));
+    }
+    let response = super::harness::any_status(req.call(), "GET log");
+    let status = response.status();
+    let media = response.content_type().to_owned();
+    let charset = response.charset().to_owned();
+    let body = response.into_string().expect("body");
+    (status, format!("{media}; charset={charset}"), body)
+}
+
+#[test]
+fn a_vms_log_holds_its_life_driver_messages_and_hooks() {
+    // The built-in config plus two RUNNING hooks run on the front-end, one
+    // that succeeds and one that fails.
+    let built_in = include_str!("../../config/cloudgate.conf");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cloudgate.conf");
+    std::fs::write(
+        &path,
+        format!(
+            "{built_in}\nVM_HOOK = [ NAME = \"noted\", ON = \"RUNNING\", COMMAND = \"/bin/true\" ]\n\
+             VM_HOOK = [ NAME = \"broken\", ON = \"RUNNING\", COMMAND = \"/bin/false\" ]\n"
+        ),
+    )
+    .expect("config");
+    let server = Server::start_with(&["--config", path.to_str().expect("path")]);
+    let user = new_user(&server, "logger");
+    let me = Some((user.as_str(), "pw"));
+
+    let id = created(&server, me, "NAME = logged\nCPU = 0.1\nMEMORY = 32");
+    wait(&server, id, "runn");
+    // Hooks run in the background once RUNNING is committed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let (status, media, text) = vm_log(&server, me, id);
+        assert_eq!(status, 200, "{text}");
+        assert_eq!(media, "text/plain; charset=utf-8");
+        if text.contains("Hook noted successfully executed.")
+            && text.contains("Error executing Hook: broken.")
+        {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no hook lines in the VM log:\n{text}\n--- server log tail ---\n{}",
+            tail(&server.log())
+        );
+        thread::sleep(Duration::from_millis(50));
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    for line in &lines {
+        let (time, _) = line.split_once(' ').expect("time");
+        assert!(time.ends_with('Z') && time.len() == 24, "{line}");
+    }
+    let bodies: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split_once(' ').expect("time").1)
+        .collect();
+    assert_eq!(
+        bodies[0],
+        format!("[VM][I]: VM {id} (logged) created by {user}"),
+        "{text}"
+    );
+    // The transitions, in order, up to RUNNING.
+    let states: Vec<&str> = bodies
+        .iter()
+        .filter_map(|b| b.strip_prefix("[VM][I]: New state is "))
+        .map(|b| b.split(' ').next().expect("state"))
+        .collect();
+    assert_eq!(
+        states,
+        ["ACTIVE/PROLOG", "ACTIVE/BOOT", "ACTIVE/RUNNING"],
+        "{text}"
+    );
+    assert!(
+        bodies.contains(&"[HKM][I]: Hook noted successfully executed."),
+        "{text}"
+    );
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.starts_with("[HKM][W]: Error executing Hook: broken.")),
+        "{text}"
+    );
+    // The file is OpenNebula's var/<vid>/vm.log.
+    let file =
+        std::fs::read_to_string(server.data_dir().join(format!("{id}/vm.log"))).expect("vm.log");
+    assert!(file.starts_with(lines[0]), "{file}");
+
+    // The CLI prints the same text.
+    let (code, out, err) = super::harness::run_cli(
+        &server,
+        &format!("{user}:pw"),
+        dir.path(),
+        &["vm", "log", &id.to_string()],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with(&text), "{out}");
+
+    // Others get what `show` answers them.
+    let other = new_user(&server, "snoop");
+    let them = Some((other.as_str(), "pw"));
+    let shown = get(&server, them, id);
+    assert_eq!(shown.status, 403, "{}", shown.body);
+    let (status, _, body) = vm_log(&server, them, id);
+    assert_eq!((status, body.as_str()), (shown.status, shown.body.as_str()));
+    let (code, _, err) = super::harness::run_cli(
+        &server,
+        &format!("{other}:pw"),
+        dir.path(),
+        &["vm", "log", &id.to_string()],
+    );
+    assert_eq!(code, 1, "{err}");
+    let missing = get(&server, me, 999_999);
+    let (status, _, body) = vm_log(&server, me, 999_999);
+    assert_eq!((status, body.as_str()), (404, missing.body.as_str()));
+    let (status, _, _) = vm_log(&server, None, id);
+    assert_eq!(status, 401);
+
+    // A failing driver script: its stderr line and the failure are logged.
+    let failing = created(
+        &server,
+        me,
+        "NAME = failing\nCPU = 0.1\nMEMORY = 32\nDUMMY_FAIL = \"deploy\"",
+    );
+    wait(&server, failing, "fail");
+    let (_, _, text) = vm_log(&server, me, failing);
+    assert!(
+        text.contains("[DRV][D]: dummy: deploy failed as requested by DUMMY_FAIL action=deploy"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[VM][W]: deploy on localhost failed"),
+        "{text}"
+    );
+    assert!(text.contains("New state is FAILED/LCM_INIT"), "{text}");
+    // The logs of two VMs do not mix.
+    let (_, _, first) = vm_log(&server, me, id);
+    assert!(!first.contains("DUMMY_FAIL"), "{first}");
+}

@@ -5,6 +5,9 @@
 //! - `POST /v1/vms` `{"template": "..."}` → 201 with the VM;
 //! - `GET /v1/vms?filter=all|mine|<uid>|<user>` → the VMs not DONE;
 //! - `GET /v1/vms/{id}`, `GET /v1/vms/{id}/history`;
+//! - `GET /v1/vms/{id}/log` → the end of the VM's log (`var/<vid>/vm.log`)
+//!   as `text/plain`, or `{"id": .., "log": ".."}` for a client that asks
+//!   for `application/json` only (the CLI);
 //! - `DELETE /v1/vms/{id}` → the `delete` action;
 //! - `POST /v1/vms/{id}/actions/{action}` with an optional body
 //!   `{"host": ..}` (deploy, migrate, livemigrate) or `{"mode":
@@ -37,6 +40,7 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(delete)),
     )
     .service(resource("/vms/{id}/history").route(web::get().to(history)))
+    .service(resource("/vms/{id}/log").route(web::get().to(log)))
     .service(resource("/vms/{id}/actions/{action}").route(web::post().to(action)))
     .service(resource("/vms/{id}/disks/{disk}/saveas").route(web::post().to(save_as)));
 }
@@ -310,6 +314,41 @@ async fn history(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Str
     Ok(HttpResponse::Ok().json(records))
 }
 
+/// `GET /v1/vms/{id}/log`: the file is read on the blocking pool.
+async fn log(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Reply {
+    let caller = caller(&req, &state)?;
+    let id = vm_id(&id)?;
+    let text = blocking_as(&state.core, &caller, move |core, caller| {
+        core.vms().log(caller, id)
+    })
+    .await?;
+    if wants_json(&req) {
+        return Ok(HttpResponse::Ok().json(serde_json::json!({ "id": id, "log": text })));
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(text))
+}
+
+/// Whether the request accepts JSON and not text: the `/v1` client sends
+/// `Accept: application/json` and reads every answer as JSON, while curl
+/// (`*/*`) and browsers get the plain text.
+fn wants_json(req: &HttpRequest) -> bool {
+    let accept = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let types: Vec<&str> = accept
+        .split(',')
+        .map(|t| t.split(';').next().unwrap_or("").trim())
+        .collect();
+    types.contains(&"application/json")
+        && !types
+            .iter()
+            .any(|t| matches!(*t, "text/plain" | "text/*" | "*/*"))
+}
+
 async fn delete(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Reply {
     let caller = caller(&req, &state)?;
     let id = vm_id(&id)?;
@@ -394,6 +433,24 @@ mod tests {
         assert!(serde_json::from_str::<SaveAsBody>(r#"{"name": "b", "x": 1}"#).is_err());
         assert!(disk_index("0").is_ok());
         assert!(disk_index("-1").is_err());
+    }
+
+    #[test]
+    fn logs_are_json_only_for_clients_that_take_nothing_else() {
+        let wants = |accept: Option<&str>| {
+            let mut req = actix_web::test::TestRequest::default();
+            if let Some(accept) = accept {
+                req = req.insert_header((actix_web::http::header::ACCEPT, accept));
+            }
+            wants_json(&req.to_http_request())
+        };
+        assert!(wants(Some("application/json")));
+        assert!(wants(Some("application/json; q=1.0")));
+        assert!(!wants(None));
+        assert!(!wants(Some("*/*")));
+        assert!(!wants(Some("text/plain")));
+        assert!(!wants(Some("application/json, */*;q=0.5")));
+        assert!(!wants(Some("text/html,application/xhtml+xml,*/*;q=0.8")));
     }
 
     #[test]

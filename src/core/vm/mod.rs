@@ -14,6 +14,8 @@
 //! - `saveas.rs`: a disk saved as a new image when the VM shuts down
 //!   (OCCI.md §4.2 `SAVE_AS`);
 //! - `poll.rs`: periodic VM polling (§1.5);
+//! - `log.rs`: where a VM's log (`var/<vid>/vm.log`) lives and how it is
+//!   read back;
 //! - `recovery.rs`: start-up recount and re-driving of VMs caught
 //!   mid-operation (§8.4).
 //!
@@ -25,6 +27,7 @@
 
 mod create;
 mod jobs;
+pub mod log;
 pub mod poll;
 mod pool;
 mod record;

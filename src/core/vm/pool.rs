@@ -551,6 +551,17 @@ impl VmPool {
         Ok(vm)
     }
 
+    /// The end of a VM's log (`var/<vid>/vm.log`, [`super::log`]): its
+    /// last [`TAIL_BYTES`](super::log::TAIL_BYTES) in whole lines, empty
+    /// when nothing was logged yet; for whoever may [`show`](Self::show)
+    /// the VM.
+    pub fn log(&self, caller: &Caller, id: u64) -> Result<String> {
+        self.show(caller, id)?;
+        let path = super::log::path(&self.settings.var_dir, id);
+        super::log::tail(&path, super::log::TAIL_BYTES)
+            .map_err(|e| Error::Internal(format!("cannot read {}: {e}", path.display())))
+    }
+
     /// The VMs of `filter` the caller may see, in id order, without the
     /// DONE ones (as `onevm list`).
     pub fn list(&self, caller: &Caller, filter: Filter) -> Result<Vec<Vm>> {
@@ -760,7 +771,13 @@ impl VmPool {
         }
         self.ring();
         drop(guard);
-        tracing::info!("VM {} ({}) created by {}", vm.id, vm.name, caller.name);
+        tracing::info!(
+            vm = vm.id,
+            "VM {} ({}) created by {}",
+            vm.id,
+            vm.name,
+            caller.name
+        );
         Ok(vm)
     }
 
@@ -1024,7 +1041,7 @@ impl VmPool {
         let transition = match next(vm.state, vm.lcm, event).map_err(|r| r.into_error(id))? {
             Outcome::Transition(t) => t,
             Outcome::Ignored(why) => {
-                tracing::info!("VM {id} ({}): {event} {why}", vm.short_state());
+                tracing::info!(vm = id, "VM {id} ({}): {event} {why}", vm.short_state());
                 return Ok(match input.origin {
                     Origin::Reply(_) => Some(settled(vm, input.error)),
                     Origin::Monitor(_) => figures(vm, input.poll.as_ref()),
@@ -1182,12 +1199,13 @@ impl VmPool {
                 continue;
             };
             tracing::info!(
-                "VM {}: {event}: {}/{} -> {}/{}",
+                vm = vm.id,
+                "VM {}: New state is {}/{} ({} -> {}) after {event}",
                 vm.id,
-                from.0,
-                from.1,
                 vm.state,
-                vm.lcm
+                vm.lcm,
+                super::state::short_name(from.0, from.1),
+                vm.short_state()
             );
             let to = (vm.state, vm.lcm);
             if to != from {
@@ -1273,7 +1291,11 @@ impl VmPool {
                         Ok(change) => fx.shares.push(change),
                         // A host deleted by hand: nothing to give back.
                         Err(Error::NotFound { .. }) => {
-                            tracing::warn!("VM {}: {step}: host {host_id} is gone", vm.id)
+                            tracing::warn!(
+                                vm = vm.id,
+                                "VM {}: {step}: host {host_id} is gone",
+                                vm.id
+                            )
                         }
                         Err(e) => return Err(e),
                     }
@@ -1352,7 +1374,12 @@ impl VmPool {
             Role::Awaited => self.finish_awaited(job, result),
             Role::Cleanup { last } => {
                 if let Err(e) = &result {
-                    tracing::warn!("VM {}: clean-up {}: {e}", job.vm_id, job.step);
+                    tracing::warn!(
+                        vm = job.vm_id,
+                        "VM {}: clean-up {}: {e}",
+                        job.vm_id,
+                        job.step
+                    );
                 }
                 if last {
                     self.settle_cleanup(job.vm_id, job.op)
@@ -1381,7 +1408,7 @@ impl VmPool {
             Role::Probe => self.finish_probe(job, result),
         };
         if let Err(e) = outcome {
-            tracing::error!("VM {}: after {}: {e}", job.vm_id, job.step);
+            tracing::error!(vm = job.vm_id, "VM {}: after {}: {e}", job.vm_id, job.step);
         }
     }
 
@@ -1402,10 +1429,15 @@ impl VmPool {
                     .is_some_and(|host| host.state == HostState::Error)
             });
         if !host_down || vm.op != job.op || vm.lcm != LcmState::Running {
-            tracing::warn!("VM {}: Error monitoring VM: {error}", job.vm_id);
+            tracing::warn!(
+                vm = job.vm_id,
+                "VM {}: Error monitoring VM: {error}",
+                job.vm_id
+            );
             return Ok(());
         }
         tracing::warn!(
+            vm = job.vm_id,
             "VM {}: host unreachable, VM state unknown: {error}",
             job.vm_id
         );
@@ -1431,7 +1463,7 @@ impl VmPool {
                 }
             }
             (Err(e), Some((_, failure))) => {
-                tracing::warn!("VM {}: {e}", job.vm_id);
+                tracing::warn!(vm = job.vm_id, "VM {}: {e}", job.vm_id);
                 match failure {
                     // A failed poll only logs ("Error monitoring VM").
                     Event::MonitorAlive => None,
@@ -1773,7 +1805,10 @@ fn record_index(vm: &Vm, which: Record) -> Option<usize> {
 }
 
 fn missing_record(vm_id: u64, step: Step) {
-    tracing::warn!("VM {vm_id}: {step}: no such history record; skipped");
+    tracing::warn!(
+        vm = vm_id,
+        "VM {vm_id}: {step}: no such history record; skipped"
+    );
 }
 
 fn set_stamp(record: &mut History, stamp: Stamp, time: u64) {
