@@ -6,7 +6,8 @@
 //!
 //! A user sees and acts on its own key pairs only — oneadmin too: key
 //! names are per user, and a launch uses the caller's key. Names are
-//! unique per user; ids are never reused.
+//! unique per user; ids are never reused. Their tags are the tag pool's
+//! ([`tag`](super::tag)), which asks [`KeyPairPool::owner`] who sees them.
 //!
 //! Every change goes through the core's one write path ([`Writer`]).
 //!
@@ -176,6 +177,13 @@ impl KeyPairPool {
         })?;
         self.write_map()?.insert(pair.id, pair.clone());
         Ok(pair)
+    }
+
+    /// The owner of key pair `id`, `None` once it is deleted: what the
+    /// tag pool needs to decide who sees a key pair's tags, without a
+    /// copy of the key pair.
+    pub fn owner(&self, id: u64) -> Option<u64> {
+        self.read().ok()?.get(&id).map(|k| k.owner)
     }
 
     /// The caller's key pairs, by name.

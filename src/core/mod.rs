@@ -88,7 +88,7 @@ pub struct Core {
     images: Arc<image::ImagePool>,
     vms: Arc<vm::VmPool>,
     /// EC2 key pairs.
-    keypairs: keypair::KeyPairPool,
+    keypairs: Arc<keypair::KeyPairPool>,
     /// Tags on VMs and images.
     tags: tag::TagPool,
     /// The drivers every driver action goes through.
@@ -130,8 +130,13 @@ impl Core {
             images.clone(),
         )?);
         vms.set_pending_bell(sched_bell.clone());
-        let keypairs = keypair::KeyPairPool::load(writer.clone())?;
-        let tags = tag::TagPool::load(writer.clone(), vms.clone(), images.clone())?;
+        let keypairs = Arc::new(keypair::KeyPairPool::load(writer.clone())?);
+        let tags = tag::TagPool::load(
+            writer.clone(),
+            vms.clone(),
+            images.clone(),
+            keypairs.clone(),
+        )?;
         Ok(Core {
             users: user::UserPool::load(writer.clone())?,
             vnets,

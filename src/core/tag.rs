@@ -1,9 +1,11 @@
-//! Tags on VMs and images (EC2's CreateTags / DescribeTags / DeleteTags,
-//! spec/EC2.md §6.7): `key = value` pairs kept beside the objects, one
-//! value per key and object.
+//! Tags on VMs, images and key pairs (EC2's CreateTags / DescribeTags /
+//! DeleteTags, spec/EC2.md §6.7): `key = value` pairs kept beside the
+//! objects, one value per key and object.
 //!
 //! Who may do what: tagging and untagging take managing the object (its
 //! owner or oneadmin); reading takes seeing it (images: also public ones).
+//! Key pairs are their owner's alone, oneadmin's too (see
+//! [`keypair`](super::keypair)), so only the owner sees or tags them.
 //! Someone else's object answers as if it did not exist. Tags of objects
 //! that are gone stay in the store (ids are never reused) and are simply
 //! never shown.
@@ -15,6 +17,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::caller::Caller;
 use super::image::ImagePool;
+use super::keypair::KeyPairPool;
 use super::vm::VmPool;
 use super::writer::Writer;
 use super::{Error, Kind, Result};
@@ -29,21 +32,24 @@ pub enum Taggable {
     Vm(u64),
     /// An image, by id.
     Image(u64),
+    /// A key pair, by id.
+    KeyPair(u64),
 }
 
 impl Taggable {
-    /// The stored kind word (`vm`, `image`).
+    /// The stored kind word (`vm`, `image`, `key-pair`).
     pub fn kind_name(self) -> &'static str {
         match self {
             Taggable::Vm(_) => "vm",
             Taggable::Image(_) => "image",
+            Taggable::KeyPair(_) => "key-pair",
         }
     }
 
     /// The object's id.
     pub fn id(self) -> u64 {
         match self {
-            Taggable::Vm(id) | Taggable::Image(id) => id,
+            Taggable::Vm(id) | Taggable::Image(id) | Taggable::KeyPair(id) => id,
         }
     }
 
@@ -52,6 +58,7 @@ impl Taggable {
         match kind {
             "vm" => Some(Taggable::Vm(id)),
             "image" => Some(Taggable::Image(id)),
+            "key-pair" => Some(Taggable::KeyPair(id)),
             _ => None,
         }
     }
@@ -84,12 +91,19 @@ pub struct TagPool {
     writer: Arc<Writer>,
     vms: Arc<VmPool>,
     images: Arc<ImagePool>,
+    keypairs: Arc<KeyPairPool>,
     tags: RwLock<BTreeMap<Taggable, BTreeMap<String, String>>>,
 }
 
 impl TagPool {
-    /// Loads the pool; the VM and image pools answer who may tag what.
-    pub fn load(writer: Arc<Writer>, vms: Arc<VmPool>, images: Arc<ImagePool>) -> Result<Self> {
+    /// Loads the pool; the VM, image and key pair pools answer who may
+    /// tag what.
+    pub fn load(
+        writer: Arc<Writer>,
+        vms: Arc<VmPool>,
+        images: Arc<ImagePool>,
+        keypairs: Arc<KeyPairPool>,
+    ) -> Result<Self> {
         let mut tags: BTreeMap<Taggable, BTreeMap<String, String>> = BTreeMap::new();
         for tag in writer.store().load_tags()? {
             tags.entry(tag.target)
@@ -100,6 +114,7 @@ impl TagPool {
             writer,
             vms,
             images,
+            keypairs,
             tags: RwLock::new(tags),
         })
     }
@@ -113,9 +128,7 @@ impl TagPool {
         targets: &[Taggable],
         tags: &[(String, String)],
     ) -> Result<()> {
-        for (key, value) in tags {
-            validate(key, value)?;
-        }
+        check_tags(tags)?;
         for target in targets {
             self.check_manage(caller, *target)?;
         }
@@ -231,13 +244,17 @@ impl TagPool {
                 .kept_owner(id)
                 .is_some_and(|owner| caller.owns_or_admin(owner)),
             Taggable::Image(id) => self.images.show(caller, &id.to_string()).is_ok(),
+            // A deleted key pair has no owner any more: its tags stay
+            // in the store, unseen.
+            Taggable::KeyPair(id) => self.keypairs.owner(id) == Some(caller.uid),
         }
     }
 
     /// Whether the caller may tag the object: it must manage it (its owner
     /// or oneadmin). Someone else's object, public or not, is `Forbidden`
-    /// (which the fronts show as not found). For dry runs; [`create`] and
-    /// [`delete`] check it themselves.
+    /// (which the fronts show as not found); someone else's key pair is
+    /// `NotFound`, as the key pair pool answers it. For dry runs;
+    /// [`create`] and [`delete`] check it themselves.
     ///
     /// [`create`]: Self::create
     /// [`delete`]: Self::delete
@@ -248,6 +265,12 @@ impl TagPool {
                 Kind::Image,
                 self.images.show(caller, &id.to_string())?.owner,
             ),
+            Taggable::KeyPair(id) => {
+                return match self.keypairs.owner(id) {
+                    Some(owner) if owner == caller.uid => Ok(()),
+                    _ => Err(Error::not_found(Kind::KeyPair, id)),
+                };
+            }
         };
         if caller.owns_or_admin(owner) {
             Ok(())
@@ -273,6 +296,21 @@ impl TagPool {
             .write()
             .map_err(|_| Error::Internal("tag pool lock poisoned".into()))
     }
+}
+
+/// Checks tags by AWS's rules (key 1 to 128 characters, not `aws:`;
+/// value at most 256) and the count one object may carry: for callers
+/// that must refuse bad tags before they create the object that would
+/// carry them.
+pub fn check_tags(tags: &[(String, String)]) -> Result<()> {
+    if tags.len() > MAX_TAGS {
+        return Err(Error::invalid(
+            "Tag",
+            format!("an object carries at most {MAX_TAGS} tags"),
+        ));
+    }
+    tags.iter()
+        .try_for_each(|(key, value)| validate(key, value))
 }
 
 /// AWS's rules: a key of 1 to 128 characters not starting with `aws:`, a
@@ -314,7 +352,7 @@ mod tests {
 
     #[test]
     fn kinds_round_trip() {
-        for t in [Taggable::Vm(3), Taggable::Image(4)] {
+        for t in [Taggable::Vm(3), Taggable::Image(4), Taggable::KeyPair(5)] {
             assert_eq!(Taggable::from_parts(t.kind_name(), t.id()), Some(t));
         }
         assert_eq!(Taggable::from_parts("host", 1), None);

@@ -67,6 +67,7 @@ mod tests {
     use std::sync::Arc;
 
     use crate::core::image::NewImage;
+    use crate::core::keypair::KeyType;
     use crate::core::ports::{Drivers, Store};
     use crate::core::settings::Settings;
     use crate::core::tag::{Taggable, Untag};
@@ -92,14 +93,8 @@ mod tests {
         }
     }
 
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn owners_tag_others_see_nothing_and_tags_survive_a_restart() {
+    /// A fresh core on an in-memory store, with oneadmin and alice.
+    fn start() -> (tempfile::TempDir, Arc<dyn Store>, Core, Caller, Caller) {
         let dir = tempfile::tempdir().expect("temp dir");
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().expect("store"));
         let core = open(store.clone(), dir.path());
@@ -109,6 +104,23 @@ mod tests {
             name: "oneadmin".into(),
         };
         let alice = who(core.users().create(&admin, "alice", "pw").expect("alice"));
+        (dir, store, core, admin, alice)
+    }
+
+    /// How many tags `caller` sees.
+    fn listed(core: &Core, caller: &Caller) -> usize {
+        core.tags().list(caller).expect("list").len()
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn owners_tag_others_see_nothing_and_tags_survive_a_restart() {
+        let (dir, store, core, admin, alice) = start();
         let bob = who(core.users().create(&admin, "bob", "pw").expect("bob"));
         let mut upload = core
             .images()
@@ -127,9 +139,9 @@ mod tests {
             .create(&alice, &[vm, image], &tags)
             .expect("tag");
         assert_eq!(core.tags().of(vm).expect("of"), tags);
-        assert_eq!(core.tags().list(&alice).expect("list").len(), 4);
-        assert!(core.tags().list(&bob).expect("list").is_empty());
-        assert_eq!(core.tags().list(&admin).expect("list").len(), 4);
+        assert_eq!(listed(&core, &alice), 4);
+        assert_eq!(listed(&core, &bob), 0);
+        assert_eq!(listed(&core, &admin), 4);
 
         // Bob may not tag alice's objects; nothing is written for the
         // target he may tag either.
@@ -142,7 +154,7 @@ mod tests {
         core.images()
             .set_public(&alice, &image.id().to_string(), true)
             .expect("publish");
-        assert_eq!(core.tags().list(&bob).expect("list").len(), 2);
+        assert_eq!(listed(&core, &bob), 2);
         assert!(core
             .tags()
             .create(&bob, &[image], &pairs(&[("x", "y")]))
@@ -179,11 +191,62 @@ mod tests {
             .action(&alice, vm.id(), Action::Delete, None)
             .expect("delete vm");
         let ended = again.vms().get(vm.id()).expect("vm");
-        assert_eq!(again.tags().list(&alice).expect("list").len(), 1);
+        assert_eq!(listed(&again, &alice), 1);
         let later = ended.etime + again.settings().done_retention.as_secs() + 1;
         assert_eq!(again.vms().forget_done(later).expect("forget"), 1);
-        assert!(again.tags().list(&alice).expect("list").is_empty());
-        assert!(again.tags().list(&admin).expect("list").is_empty());
+        assert_eq!(listed(&again, &alice), 0);
+        assert_eq!(listed(&again, &admin), 0);
+    }
+
+    #[test]
+    fn key_pairs_are_tagged_and_seen_by_their_owner_only() {
+        let (dir, store, core, admin, alice) = start();
+        let (pair, _) = core
+            .keypairs()
+            .create(&alice, "laptop", KeyType::Ed25519)
+            .expect("key pair");
+        let key = Taggable::KeyPair(pair.id);
+        let tags = pairs(&[("Name", "laptop")]);
+        core.tags().create(&alice, &[key], &tags).expect("tag");
+        assert_eq!(listed(&core, &alice), 1);
+
+        // Key pairs are per user: oneadmin neither sees nor tags alice's,
+        // and is told it does not exist.
+        assert_eq!(listed(&core, &admin), 0);
+        for refused in [
+            core.tags().create(&admin, &[key], &pairs(&[("x", "y")])),
+            core.tags().delete(&admin, &[key], &[]),
+            core.tags().check_manage(&admin, key),
+        ] {
+            let err = refused.expect_err("not oneadmin's");
+            assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+        }
+        assert_eq!(core.tags().of(key).expect("of"), tags);
+        // One refused target refuses the whole call.
+        let (own, _) = core
+            .keypairs()
+            .create(&admin, "own", KeyType::Ed25519)
+            .expect("admin's key pair");
+        let own = Taggable::KeyPair(own.id);
+        assert!(core
+            .tags()
+            .create(&admin, &[own, key], &pairs(&[("x", "y")]))
+            .is_err());
+        assert!(core.tags().of(own).expect("of").is_empty());
+        // A key pair that never was answers the same.
+        assert!(core
+            .tags()
+            .create(&alice, &[Taggable::KeyPair(999)], &tags)
+            .is_err());
+
+        drop(core);
+        let again = open(store, dir.path());
+        assert_eq!(again.tags().of(key).expect("of"), tags);
+        assert_eq!(again.tags().list(&alice).expect("list")[0].target, key);
+        // A deleted key pair's tags are no longer listed, nor taggable.
+        again.keypairs().delete(&alice, "laptop").expect("delete");
+        assert_eq!(listed(&again, &alice), 0);
+        assert!(again.tags().create(&alice, &[key], &tags).is_err());
     }
 
     #[test]

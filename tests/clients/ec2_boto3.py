@@ -103,14 +103,36 @@ def main():
     ec2.get_waiter("image_available").wait(ImageIds=[image], WaiterConfig=waiter)
     step("describe_images, image_available waiter")
 
-    created = ec2.create_key_pair(KeyName="boto-key")
+    created = ec2.create_key_pair(
+        KeyName="boto-key",
+        TagSpecifications=[{"ResourceType": "key-pair", "Tags": [{"Key": "Name", "Value": "laptop"}]}],
+    )
     assert "PRIVATE KEY" in created["KeyMaterial"], created
+    assert created["Tags"] == [{"Key": "Name", "Value": "laptop"}], created
     imported = ec2.import_key_pair(KeyName="boto-imported", PublicKeyMaterial=public_key().encode())
     assert imported["KeyFingerprint"].startswith("SHA256:"), imported
-    names = sorted(k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"])
-    assert names == ["boto-imported", "boto-key"], names
+    ec2.create_tags(Resources=[imported["KeyPairId"]], Tags=[{"Key": "source", "Value": "import"}])
+    pairs = {k["KeyName"]: k for k in ec2.describe_key_pairs()["KeyPairs"]}
+    assert sorted(pairs) == ["boto-imported", "boto-key"], pairs
+    assert pairs["boto-key"]["Tags"] == [{"Key": "Name", "Value": "laptop"}], pairs
+    assert pairs["boto-imported"]["Tags"] == [{"Key": "source", "Value": "import"}], pairs
+    tagged = ec2.describe_key_pairs(Filters=[{"Name": "tag:source", "Values": ["import"]}])["KeyPairs"]
+    assert [k["KeyName"] for k in tagged] == ["boto-imported"], tagged
+    tags = ec2.describe_tags(Filters=[{"Name": "resource-type", "Values": ["key-pair"]}])["Tags"]
+    assert sorted((t["ResourceId"], t["ResourceType"], t["Key"]) for t in tags) == sorted(
+        [
+            (created["KeyPairId"], "key-pair", "Name"),
+            (imported["KeyPairId"], "key-pair", "source"),
+        ]
+    ), tags
     expect_error("InvalidKeyPair.Duplicate", ec2.create_key_pair, KeyName="boto-key")
-    step("create_key_pair, import_key_pair, describe_key_pairs")
+    expect_error(
+        "InvalidParameterValue",
+        ec2.create_key_pair,
+        KeyName="boto-wrong",
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "x"}]}],
+    )
+    step("create_key_pair, import_key_pair, describe_key_pairs, key pair tags")
 
     expect_error(
         "DryRunOperation",

@@ -798,6 +798,113 @@ fn ec2_users_see_only_their_own() {
         .assert_ok("DescribeAddressesResponse");
 }
 
+#[test]
+fn ec2_key_pairs_carry_tags_their_owner_alone_sees() {
+    let server = Server::shared();
+    let alice = Client::new(server, "ec2k");
+    let bob = Client::new(server, "ec2l");
+
+    // Tags given at creation come back in the answer.
+    let created = alice.post(&[
+        ("Action", "CreateKeyPair"),
+        ("KeyName", "tagged"),
+        ("KeyType", "ed25519"),
+        ("TagSpecification.1.ResourceType", "key-pair"),
+        ("TagSpecification.1.Tag.1.Key", "Name"),
+        ("TagSpecification.1.Tag.1.Value", "laptop"),
+    ]);
+    created.assert_ok("CreateKeyPairResponse");
+    assert_eq!(created.text("value").as_deref(), Some("laptop"));
+    let key_id = created.text("keyPairId").expect("keyPairId");
+
+    // Bad tag specifications make no key pair.
+    alice
+        .post(&[
+            ("Action", "CreateKeyPair"),
+            ("KeyName", "wrong-type"),
+            ("TagSpecification.1.ResourceType", "instance"),
+            ("TagSpecification.1.Tag.1.Key", "Name"),
+        ])
+        .assert_error(400, "InvalidParameterValue");
+    alice
+        .post(&[
+            ("Action", "CreateKeyPair"),
+            ("KeyName", "bad-key"),
+            ("TagSpecification.1.ResourceType", "key-pair"),
+            ("TagSpecification.1.Tag.1.Key", "aws:reserved"),
+        ])
+        .assert_error(400, "InvalidParameterValue");
+    let listed = alice.post(&[("Action", "DescribeKeyPairs")]);
+    assert_eq!(listed.texts("keyName"), vec!["tagged"], "{}", listed.body);
+
+    // CreateTags on the key pair's id; DescribeTags and DescribeKeyPairs
+    // show it, and the tag filters pick it.
+    alice
+        .post(&[
+            ("Action", "CreateTags"),
+            ("ResourceId.1", &key_id),
+            ("Tag.1.Key", "env"),
+            ("Tag.1.Value", "test"),
+        ])
+        .assert_ok("CreateTagsResponse");
+    let r = alice.post(&[
+        ("Action", "DescribeTags"),
+        ("Filter.1.Name", "resource-type"),
+        ("Filter.1.Value.1", "key-pair"),
+    ]);
+    assert_eq!(r.texts("resourceId"), vec![key_id.clone(), key_id.clone()]);
+    assert_eq!(r.texts("resourceType"), vec!["key-pair", "key-pair"]);
+    let r = alice.post(&[
+        ("Action", "DescribeKeyPairs"),
+        ("Filter.1.Name", "tag:env"),
+        ("Filter.1.Value.1", "test"),
+    ]);
+    assert_eq!(r.texts("keyName"), vec!["tagged"], "{}", r.body);
+    assert_eq!(r.texts("key"), vec!["Name", "env"]);
+    let r = alice.post(&[
+        ("Action", "DescribeKeyPairs"),
+        ("Filter.1.Name", "tag-key"),
+        ("Filter.1.Value.1", "nope"),
+    ]);
+    assert!(r.texts("keyName").is_empty(), "{}", r.body);
+
+    // Someone else's key pair does not exist, for oneadmin too.
+    for other in [&bob, &Client::admin(server)] {
+        other
+            .post(&[
+                ("Action", "CreateTags"),
+                ("ResourceId.1", &key_id),
+                ("Tag.1.Key", "owner"),
+            ])
+            .assert_error(400, "InvalidKeyPair.NotFound");
+        let r = other.post(&[
+            ("Action", "DescribeTags"),
+            ("Filter.1.Name", "resource-id"),
+            ("Filter.1.Value.1", &key_id),
+        ]);
+        assert!(r.texts("resourceId").is_empty(), "{}", r.body);
+    }
+
+    // Imported key pairs take tags too; a deleted one's are not listed.
+    let line =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH2IOUE6nBK9m0iKDA4SCEGBJUx5hCCcRc13P5q/EbQI imported";
+    let imported = alice.post(&[
+        ("Action", "ImportKeyPair"),
+        ("KeyName", "imported"),
+        ("PublicKeyMaterial", line),
+        ("TagSpecification.1.ResourceType", "key-pair"),
+        ("TagSpecification.1.Tag.1.Key", "source"),
+        ("TagSpecification.1.Tag.1.Value", "laptop"),
+    ]);
+    imported.assert_ok("ImportKeyPairResponse");
+    assert_eq!(imported.texts("key"), vec!["source"]);
+    alice
+        .post(&[("Action", "DeleteKeyPair"), ("KeyName", "tagged")])
+        .assert_ok("DeleteKeyPairResponse");
+    let r = alice.post(&[("Action", "DescribeTags")]);
+    assert_eq!(r.texts("key"), vec!["source"], "{}", r.body);
+}
+
 /// An image's bytes: not all alike, so a misplaced chunk shows; larger
 /// than a chunk of the body.
 fn image_bytes(len: usize, seed: u8) -> Vec<u8> {

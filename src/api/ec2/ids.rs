@@ -1,6 +1,7 @@
 //! EC2 identifiers (spec/EC2.md §4): emitted as `ami-%08d`, `i-%08d`,
 //! `r-%08x`, `key-%017x`; accepted as `ami-<decimal>`, `i-<decimal>` or a
-//! bare decimal, leading zeros allowed. Anything else is `*.Malformed`.
+//! bare decimal, leading zeros allowed, and `key-<hex>`. Anything else is
+//! `*.Malformed`.
 //!
 //! May use: `super` (the EC2 error).
 
@@ -24,6 +25,15 @@ pub fn reservation_id(first_vm: u64) -> String {
 /// `key-0000000000000003`: a key pair's id (AWS shape, 17 hex digits).
 pub fn key_pair_id(id: u64) -> String {
     format!("key-{id:017x}")
+}
+
+/// `key-<hex>`, any number of digits: clients copy the id as we emit it.
+fn parse_key_pair(text: &str) -> Option<u64> {
+    let digits = text.strip_prefix("key-")?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(digits, 16).ok()
 }
 
 fn parse(text: &str, prefix: &str) -> Option<u64> {
@@ -52,16 +62,21 @@ pub enum Resource {
     Instance(u64),
     /// An image (`ami-...`).
     Image(u64),
+    /// A key pair (`key-...`).
+    KeyPair(u64),
 }
 
 impl Resource {
-    /// Reads `i-N` or `ami-N`; a bare number names no kind and is refused.
+    /// Reads `i-N`, `ami-N` or `key-HEX`; a bare number names no kind and
+    /// is refused.
     pub fn parse(text: &str) -> Result<Self, Ec2Error> {
         let t = text.trim();
         if t.starts_with("i-") {
             parse(t, "i-").map(Resource::Instance)
         } else if t.starts_with("ami-") {
             parse(t, "ami-").map(Resource::Image)
+        } else if t.starts_with("key-") {
+            parse_key_pair(t).map(Resource::KeyPair)
         } else {
             None
         }
@@ -73,6 +88,7 @@ impl Resource {
         match self {
             Resource::Instance(id) => instance_id(id),
             Resource::Image(id) => image_id(id),
+            Resource::KeyPair(id) => key_pair_id(id),
         }
     }
 
@@ -81,6 +97,7 @@ impl Resource {
         match self {
             Resource::Instance(_) => "instance",
             Resource::Image(_) => "image",
+            Resource::KeyPair(_) => "key-pair",
         }
     }
 }
@@ -123,6 +140,14 @@ mod tests {
         assert_eq!(Resource::parse("ami-3").expect("ami"), Resource::Image(3));
         assert!(Resource::parse("7").is_err());
         assert!(Resource::parse("vol-1").is_err());
+        assert_eq!(
+            Resource::parse("key-0000000000000001a").expect("key"),
+            Resource::KeyPair(26)
+        );
+        assert!(Resource::parse("key-").is_err());
+        assert!(Resource::parse("key-xyz").is_err());
+        assert_eq!(Resource::KeyPair(26).id(), "key-0000000000000001a");
+        assert_eq!(Resource::KeyPair(26).type_name(), "key-pair");
         assert_eq!(Resource::Image(3).id(), "ami-00000003");
         assert_eq!(Resource::Instance(3).type_name(), "instance");
     }

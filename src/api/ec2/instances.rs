@@ -28,6 +28,7 @@ use super::error::Ec2Error;
 use super::ids::{self, parse_image, parse_instance};
 use super::params::{Filter, Params};
 use super::regions::ZONE;
+use super::tags;
 use super::xml::{
     Instance, InstanceState, InstancesResponse, Reservation, ReturnResponse, RunResponse,
     StateChange, StateChangesResponse, Tag,
@@ -251,32 +252,7 @@ fn parse_launch(ctx: &Ctx<'_>, params: &Params) -> Result<Launch, Ec2Error> {
         }
     }
     // Tags at launch (botocore's TagSpecifications) for the instances.
-    let mut tags = Vec::new();
-    for spec in params.groups("TagSpecification") {
-        if spec.get("ResourceType").is_some_and(|t| *t != "instance") {
-            continue;
-        }
-        let mut keys: BTreeMap<u64, (Option<&str>, Option<&str>)> = BTreeMap::new();
-        for (member, value) in &spec {
-            let Some(rest) = member.strip_prefix("Tag.") else {
-                continue;
-            };
-            let Some((n, part)) = rest.split_once('.') else {
-                continue;
-            };
-            let Ok(n) = n.parse::<u64>() else { continue };
-            let slot = keys.entry(n).or_default();
-            match part {
-                "Key" => slot.0 = Some(value),
-                "Value" => slot.1 = Some(value),
-                _ => {}
-            }
-        }
-        for (key, value) in keys.into_values() {
-            let key = key.ok_or_else(|| Ec2Error::missing("TagSpecification.N.Tag.N.Key"))?;
-            tags.push((key.to_string(), value.unwrap_or("").to_string()));
-        }
-    }
+    let tags = tags::specified(params, "instance", tags::OtherTypes::Skip)?;
     Ok(Launch {
         image,
         min,

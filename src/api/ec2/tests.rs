@@ -270,7 +270,10 @@ fn key_pairs() {
         "create_key_pair",
         &KeyPairResponse {
             action: Action::CreateKeyPair,
-            key: key(3, "laptop"),
+            key: KeyPairItem {
+                tags: vec![tag("Name", "laptop")],
+                ..key(3, "laptop")
+            },
             material: Some(
                 "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
                     .into(),
@@ -290,7 +293,13 @@ fn key_pairs() {
     check(
         "describe_key_pairs",
         &KeyPairsResponse {
-            keys: vec![key(4, "imported"), key(3, "laptop")],
+            keys: vec![
+                key(4, "imported"),
+                KeyPairItem {
+                    tags: vec![tag("Name", "laptop")],
+                    ..key(3, "laptop")
+                },
+            ],
         },
         &modern(),
     );
@@ -309,6 +318,10 @@ fn describe_tags() {
                 TagDescription {
                     resource: Resource::Image(5),
                     tag: tag("os", "ubuntu"),
+                },
+                TagDescription {
+                    resource: Resource::KeyPair(3),
+                    tag: tag("Name", "laptop"),
                 },
             ],
         },

@@ -583,7 +583,7 @@ pub struct KeyPairItem {
     pub key_type: String,
     /// Creation time, Unix seconds.
     pub created: i64,
-    /// Its tags (none yet: tags go on instances and images).
+    /// Its tags.
     pub tags: Vec<Tag>,
 }
 
