@@ -46,7 +46,7 @@ pub enum Pool {
 }
 
 /// One write transaction. Everything done through it commits together, and
-/// durably, when the closure given to [`Store::write`] returns `Ok`;
+/// durably, when the closure given to [`write`](fn@write) returns `Ok`;
 /// nothing of it remains when it returns `Err`.
 pub trait Tx {
     /// The next id of a pool (one above the highest ever given).
@@ -129,7 +129,7 @@ pub fn write<T>(store: &dyn Store, work: impl FnOnce(&mut dyn Tx) -> Result<T>) 
     write_with(store, Durability::Durable, work)
 }
 
-/// [`write`] with the given durability.
+/// [`write`](fn@write) with the given durability.
 pub fn write_with<T>(
     store: &dyn Store,
     durability: Durability,

@@ -1,6 +1,6 @@
 //! The scheduler loop (spec/CORE.md §6.5): every `SCHED_INTERVAL`, or at
 //! once when rung (a VM became pending, a host became usable), it takes the
-//! pending VMs and the hosts, asks [`plan`](super::plan) where they go, and
+//! pending VMs and the hosts, asks `plan` where they go, and
 //! acts on the answer through [`Placement`].
 //!
 //! What lives here: the [`Placement`] trait the VM pool implements (the
@@ -115,7 +115,7 @@ fn ring_pause(last: Duration) -> Duration {
 }
 
 /// Runs `scheduler` on a thread named `scheduler`: a cycle at once, then
-/// one every `interval` or shortly after `bell` rings ([`ring_pause`]),
+/// one every `interval` or shortly after `bell` rings (`ring_pause`),
 /// until `bell` is stopped.
 pub fn spawn(
     scheduler: Scheduler,

@@ -1613,7 +1613,7 @@ impl VmLookup for VmPool {
 }
 
 /// Networks and images for `$NETWORK[...]` and `$IMAGE[...]` in hook
-/// arguments (creation builds its own [`create::PoolObjects`]).
+/// arguments (creation builds its own `create::PoolObjects`).
 impl ObjectLookup for VmPool {
     fn network(&self, owner: u64, key: ObjectKey<'_>) -> Option<Template> {
         self.objects().network(owner, key)

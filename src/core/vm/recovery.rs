@@ -44,7 +44,7 @@ pub enum Decision {
     Rerun,
 }
 
-/// Decides from the polls of a probe ([`super::jobs::probe`]: `H`, then
+/// Decides from the polls of a probe (`jobs::probe`: `H`, then
 /// `P` for a migration) what became of `step` (spec/CORE.md §8.4).
 pub fn decide(step: Step, polls: &[Result<PollAnswer>]) -> Decision {
     let state = |i: usize| -> Option<PollState> {
