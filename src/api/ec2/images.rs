@@ -19,7 +19,7 @@ use rand::Rng;
 use super::error::Ec2Error;
 use super::ids::parse_image;
 use super::params::{Filter, Params};
-use super::xml::{ImageIdResponse, ImageItem, ImagesResponse, ReturnResponse, Tag};
+use super::xml::{ImageIdResponse, ImageItem, ImagesResponse, ReturnResponse};
 use super::{Action, Ctx};
 use crate::api::common::{blocking_as, stream_upload, UploadError};
 use crate::core::image::{Image, ImageState, NewImage};
@@ -199,14 +199,7 @@ fn filter_matches(filter: &Filter, item: &ImageItem) -> bool {
         "is-public" => filter.matches(if item.public { "true" } else { "false" }),
         "owner-id" | "owner-alias" => filter.matches(&item.owner),
         "architecture" => filter.matches(&item.architecture),
-        "tag-key" => item.tags.iter().any(|t| filter.matches(&t.key)),
-        name => match name.strip_prefix("tag:") {
-            Some(key) => item
-                .tags
-                .iter()
-                .any(|t| t.key == key && filter.matches(&t.value)),
-            None => true,
-        },
+        _ => super::tags::filter_matches(filter, &item.tags).unwrap_or(true),
     }
 }
 
@@ -222,12 +215,7 @@ fn item(core: &Core, image: &Image) -> Result<ImageItem, Ec2Error> {
         ImageState::Disabled => "deregistered",
         ImageState::Error => "failed",
     };
-    let tags = core
-        .tags()
-        .of(Taggable::Image(image.id))?
-        .into_iter()
-        .map(|(key, value)| Tag { key, value })
-        .collect();
+    let tags = super::tags::tag_set(core, Taggable::Image(image.id))?;
     Ok(ImageItem {
         id: image.id,
         location: image.name.clone(),

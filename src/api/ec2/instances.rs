@@ -31,7 +31,7 @@ use super::regions::ZONE;
 use super::tags;
 use super::xml::{
     Instance, InstanceState, InstancesResponse, Reservation, ReturnResponse, RunResponse,
-    StateChange, StateChangesResponse, Tag,
+    StateChange, StateChangesResponse,
 };
 use super::{Action, Ctx};
 use crate::api::common::{blocking, blocking_as, Ec2InstanceType};
@@ -129,12 +129,7 @@ fn instance(core: &Core, vm: &Vm) -> Result<Instance, Ec2Error> {
         .find_map(|n| n.get("IP"))
         .map(|ip| ip.trim().to_string())
         .unwrap_or_default();
-    let tags = core
-        .tags()
-        .of(Taggable::Vm(vm.id))?
-        .into_iter()
-        .map(|(key, value)| Tag { key, value })
-        .collect();
+    let tags = tags::tag_set(core, Taggable::Vm(vm.id))?;
     Ok(Instance {
         id: vm.id,
         image_id,
@@ -458,14 +453,7 @@ fn filter_matches(filter: &Filter, vm: &Vm, i: &Instance) -> bool {
         "private-ip-address" | "ip-address" => filter.matches(&i.ip),
         "client-token" => i.client_token.as_deref().is_some_and(|t| filter.matches(t)),
         "owner-id" => filter.matches(&vm.uname),
-        "tag-key" => i.tags.iter().any(|t| filter.matches(&t.key)),
-        name => match name.strip_prefix("tag:") {
-            Some(key) => i
-                .tags
-                .iter()
-                .any(|t| t.key == key && filter.matches(&t.value)),
-            None => true,
-        },
+        _ => tags::filter_matches(filter, &i.tags).unwrap_or(true),
     }
 }
 
