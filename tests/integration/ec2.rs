@@ -606,6 +606,21 @@ fn ec2_refusals_are_xml_errors_and_change_nothing() {
     // Another method on the endpoint.
     call("PUT", &server.url("/"), &[], Some(b"x")).assert_error(405, "InvalidAction");
 
+    // Launches whose tags AWS refuses launch nothing.
+    for (key, value) in [("aws:reserved", "x"), ("Name", &"v".repeat(257)[..])] {
+        alice
+            .post(&[
+                ("Action", "RunInstances"),
+                ("ImageId", &image),
+                ("MinCount", "2"),
+                ("MaxCount", "2"),
+                ("TagSpecification.1.ResourceType", "instance"),
+                ("TagSpecification.1.Tag.1.Key", key),
+                ("TagSpecification.1.Tag.1.Value", value),
+            ])
+            .assert_error(400, "InvalidParameterValue");
+    }
+
     // Nothing changed.
     assert_eq!(alice.instance_ids(), before);
     assert_eq!(alice.state(&id), "running");

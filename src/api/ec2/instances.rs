@@ -379,23 +379,33 @@ fn launch_new(core: &Core, caller: &Caller, launch: &Launch) -> core::Result<Vec
                 break;
             }
             Err(e) => {
-                for vm in &made {
-                    if let Err(undo) = core.vms().action(caller, vm.id, VmAction::Delete, None) {
-                        tracing::error!(
-                            "RunInstances: VM {} of a failed launch stays: {undo}",
-                            vm.id
-                        );
-                    }
-                }
+                undo_launch(core, caller, &made);
                 return Err(e);
             }
         }
     }
     if !launch.tags.is_empty() {
         let targets: Vec<Taggable> = made.iter().map(|vm| Taggable::Vm(vm.id)).collect();
-        core.tags().create(caller, &targets, &launch.tags)?;
+        // The tags were checked; only the store can still refuse them.
+        if let Err(e) = core.tags().create(caller, &targets, &launch.tags) {
+            undo_launch(core, caller, &made);
+            return Err(e);
+        }
     }
     Ok(made)
+}
+
+/// Deletes the VMs of a launch that failed, so that it leaves nothing.
+fn undo_launch(core: &Core, caller: &Caller, made: &[Vm]) {
+    for vm in made {
+        if let Err(undo) = core.vms().action(caller, vm.id, VmAction::Delete, None) {
+            tracing::error!(
+                vm = vm.id,
+                "RunInstances: VM {} of a failed launch stays: {undo}",
+                vm.id
+            );
+        }
+    }
 }
 
 /// `RunInstances`.

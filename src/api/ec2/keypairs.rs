@@ -20,7 +20,7 @@ use super::xml::{KeyPairItem, KeyPairResponse, KeyPairsResponse, Tag};
 use super::{Action, Ctx};
 use crate::api::common::{blocking, blocking_as};
 use crate::core::keypair::{KeyPair, KeyType};
-use crate::core::tag::{self as core_tags, Taggable};
+use crate::core::tag::Taggable;
 use crate::core::{self, Caller, Core, Kind};
 
 /// A key pair as EC2 shows it.
@@ -35,12 +35,9 @@ fn item(pair: &KeyPair, tags: Vec<Tag>) -> KeyPairItem {
     }
 }
 
-/// The tags of `TagSpecification.N` for a new key pair, checked before
-/// the key pair is made so that bad tags change nothing.
+/// The tags of `TagSpecification.N` for a new key pair.
 fn tags_at_creation(params: &Params) -> Result<Vec<(String, String)>, Ec2Error> {
-    let tags = tags::specified(params, "key-pair", OtherTypes::Refuse)?;
-    core_tags::check_tags(&tags)?;
-    Ok(tags)
+    tags::specified(params, "key-pair", OtherTypes::Refuse)
 }
 
 /// Puts the creation's tags on the new key pair; if that fails (the

@@ -17,7 +17,7 @@ use super::params::{Filter, Params};
 use super::xml::{ReturnResponse, Tag, TagDescription, TagsResponse};
 use super::{Action, Ctx};
 use crate::api::common::blocking_as;
-use crate::core::tag::{Taggable, Untag};
+use crate::core::tag::{self as core_tags, Taggable, Untag};
 use crate::core::{self, Core};
 
 fn taggable(resource: Resource) -> Taggable {
@@ -50,7 +50,9 @@ pub(super) enum OtherTypes {
 
 /// The tags of `TagSpecification.N` (`ResourceType`, `Tag.N.Key`,
 /// `Tag.N.Value`) for `resource_type`, in order; a specification without
-/// a `ResourceType` is for it too.
+/// a `ResourceType` is for it too. They are checked by AWS's rules here,
+/// before the action creates the object that would carry them, so that
+/// bad tags change nothing.
 pub(super) fn specified(
     params: &Params,
     resource_type: &str,
@@ -91,6 +93,7 @@ pub(super) fn specified(
             tags.push((key.to_string(), value.unwrap_or("").to_string()));
         }
     }
+    core_tags::check_tags(&tags)?;
     Ok(tags)
 }
 
