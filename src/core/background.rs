@@ -11,6 +11,7 @@ use super::monitor::{HostBook, Monitor, MonitorConfig};
 use super::sched::runner::{self, HostSource, Placement, Scheduler};
 use super::sched::Limits;
 use super::signal::Signal;
+use super::tag::Taggable;
 use super::{Core, Error, Result};
 
 /// The running background threads. [`stop`](Self::stop) (or dropping it)
@@ -61,11 +62,18 @@ pub(super) fn start(core: &Arc<Core>) -> Result<Background> {
     // the VMs a restart caught mid-operation (spec/CORE.md §8.4) before
     // the scheduler places anything. Then VM polling, like the monitor.
     core.vms.start(core.drivers.clone(), VM_RUNNER_THREADS)?;
+    let tags_of = core.clone();
     let thread = crate::core::vm::poll::spawn(
         core.vms.clone(),
         core.settings.vm_polling_interval,
         core.settings.vm_per_interval,
         poll_bell,
+        move |ids| {
+            let targets: Vec<Taggable> = ids.iter().copied().map(Taggable::Vm).collect();
+            if let Err(e) = tags_of.tags().forget(&targets) {
+                tracing::error!("VM poller: the tags of VMs that left memory: {e}");
+            }
+        },
     )
     .map_err(|e| Error::Internal(format!("cannot start the VM poller: {e}")))?;
     background.threads.push(thread);

@@ -7,8 +7,10 @@
 //! Key pairs are their owner's alone, oneadmin's too (see
 //! [`keypair`](super::keypair)), so only the owner sees or tags them.
 //! Someone else's object answers as if it did not exist. Tags of objects
-//! that are gone stay in the store (ids are never reused) and are simply
-//! never shown.
+//! that are gone are never shown (ids are never reused); those of VMs and
+//! key pairs also leave memory and the store: a VM's when the VM pool
+//! forgets it (a day after it ended, as AWS forgets a terminated
+//! instance's), a key pair's at the next start.
 //!
 //! May use: `crate::core`.
 
@@ -110,13 +112,55 @@ impl TagPool {
                 .or_default()
                 .insert(tag.key, tag.value);
         }
-        Ok(TagPool {
+        let pool = TagPool {
             writer,
             vms,
             images,
             keypairs,
             tags: RwLock::new(tags),
-        })
+        };
+        let gone: Vec<Taggable> = pool
+            .read()?
+            .keys()
+            .copied()
+            .filter(|target| pool.is_gone(*target))
+            .collect();
+        pool.forget(&gone)?;
+        Ok(pool)
+    }
+
+    /// Whether `target` is a VM the VM pool no longer keeps or a deleted
+    /// key pair: objects whose tags nobody can see again.
+    fn is_gone(&self, target: Taggable) -> bool {
+        match target {
+            Taggable::Vm(id) => self.vms.kept_owner(id).is_none(),
+            Taggable::KeyPair(id) => self.keypairs.owner(id).is_none(),
+            Taggable::Image(_) => false,
+        }
+    }
+
+    /// Removes every tag of `targets` from the store and memory, without
+    /// an access check: for objects that are gone, such as the VMs
+    /// [`VmPool::forget_done`] dropped.
+    pub fn forget(&self, targets: &[Taggable]) -> Result<()> {
+        let guard = self.writer.lock()?;
+        let rows: Vec<(Taggable, String)> = {
+            let map = self.read()?;
+            targets
+                .iter()
+                .filter_map(|target| map.get(target).map(|keys| (*target, keys)))
+                .flat_map(|(target, keys)| keys.keys().map(move |key| (target, key.clone())))
+                .collect()
+        };
+        if rows.is_empty() {
+            return Ok(());
+        }
+        guard.commit(|tx| rows.iter().try_for_each(|(t, k)| tx.delete_tag(*t, k)))?;
+        let mut map = self.write_map()?;
+        for target in targets {
+            map.remove(target);
+        }
+        Ok(())
     }
 
     /// Sets `tags` on every target, replacing values of keys already

@@ -175,7 +175,7 @@ mod tests {
         assert_eq!(core.tags().of(vm).expect("of"), pairs(&[("Name", "web")]));
 
         drop(core);
-        let again = open(store, dir.path());
+        let again = open(store.clone(), dir.path());
         assert_eq!(again.tags().of(vm).expect("of"), pairs(&[("Name", "web")]));
         assert_eq!(again.tags().of(image).expect("of").len(), 2);
         // Everything on an object goes with an empty key list.
@@ -193,9 +193,19 @@ mod tests {
         let ended = again.vms().get(vm.id()).expect("vm");
         assert_eq!(listed(&again, &alice), 1);
         let later = ended.etime + again.settings().done_retention.as_secs() + 1;
-        assert_eq!(again.vms().forget_done(later).expect("forget"), 1);
+        assert_eq!(
+            again.vms().forget_done(later).expect("forget"),
+            vec![vm.id()]
+        );
         assert_eq!(listed(&again, &alice), 0);
         assert_eq!(listed(&again, &admin), 0);
+
+        // Its tags leave memory and the store with it (the VM poller's
+        // tick forgets them, here by hand).
+        again.tags().forget(&[vm]).expect("forget tags");
+        assert!(again.tags().of(vm).expect("of").is_empty());
+        let stored = store.load_tags().expect("load");
+        assert!(stored.iter().all(|t| t.target != vm), "{stored:?}");
     }
 
     #[test]
@@ -240,13 +250,19 @@ mod tests {
             .is_err());
 
         drop(core);
-        let again = open(store, dir.path());
+        let again = open(store.clone(), dir.path());
         assert_eq!(again.tags().of(key).expect("of"), tags);
         assert_eq!(again.tags().list(&alice).expect("list")[0].target, key);
         // A deleted key pair's tags are no longer listed, nor taggable.
         again.keypairs().delete(&alice, "laptop").expect("delete");
         assert_eq!(listed(&again, &alice), 0);
         assert!(again.tags().create(&alice, &[key], &tags).is_err());
+        // The next start leaves them out of memory and the store.
+        drop(again);
+        let third = open(store.clone(), dir.path());
+        assert!(third.tags().of(key).expect("of").is_empty());
+        let stored = store.load_tags().expect("load");
+        assert!(stored.iter().all(|t| t.target != key), "{stored:?}");
     }
 
     #[test]

@@ -61,12 +61,14 @@ impl VmPool {
 /// Runs the poller of `pool` on a thread named `vm-poller`: a tick every
 /// `interval` (at most every 15 s), until `stop` is stopped. Each tick
 /// also drops the VMs that ended long ago from memory
-/// ([`VmPool::forget_done`]).
+/// ([`VmPool::forget_done`]) and hands their ids to `forgotten`, for what
+/// is kept beside them.
 pub fn spawn(
     pool: Arc<VmPool>,
     interval: Duration,
     per_tick: u32,
     stop: Arc<Signal>,
+    forgotten: impl Fn(&[u64]) + Send + 'static,
 ) -> std::io::Result<JoinHandle<()>> {
     let tick = interval.clamp(Duration::from_millis(100), MAX_TICK);
     let per_tick = usize::try_from(per_tick).unwrap_or(usize::MAX).max(1);
@@ -80,8 +82,11 @@ pub fn spawn(
                 tracing::error!("VM poller: {e}");
             }
             match pool.forget_done(now()) {
-                Ok(0) => {}
-                Ok(n) => tracing::debug!("{n} VMs ended long ago left memory"),
+                Ok(ids) if ids.is_empty() => {}
+                Ok(ids) => {
+                    tracing::debug!("{} VMs ended long ago left memory", ids.len());
+                    forgotten(&ids);
+                }
                 Err(e) => tracing::error!("VM poller: {e}"),
             }
         })

@@ -666,25 +666,26 @@ impl VmPool {
     /// Drops from memory the DONE VMs that ended before `time` less
     /// `done_retention` and wait for no driver step, with their client
     /// tokens; [`get`](Self::get) still finds them in the store. Answers
-    /// how many went. Memory and every scan of the pool then follow the
-    /// VMs alive (and recently ended), not every VM ever created.
-    pub fn forget_done(&self, time: u64) -> Result<usize> {
+    /// the ids of those that went. Memory and every scan of the pool then
+    /// follow the VMs alive (and recently ended), not every VM ever
+    /// created.
+    pub fn forget_done(&self, time: u64) -> Result<Vec<u64>> {
         let before = time.saturating_sub(self.settings.done_retention.as_secs());
         let old = |vm: &Vm| vm.state == State::Done && vm.etime < before && vm.pending.is_none();
         // Found under the read lock: most ticks find none, and readers
         // never wait for the scan.
         let ids: Vec<u64> = self.scan(|vms| vms.filter(|vm| old(vm)).map(|vm| vm.id).collect())?;
         if ids.is_empty() {
-            return Ok(0);
+            return Ok(ids);
         }
         let mut vms = self.write_map()?;
-        let mut gone = 0;
+        let mut gone = Vec::with_capacity(ids.len());
         for id in ids {
             // Re-checked: an action may have put a fresh copy back since.
             if vms.get(&id).is_some_and(&old) {
                 if let Some(vm) = vms.remove(&id) {
                     self.tokens.forget(&vm);
-                    gone += 1;
+                    gone.push(id);
                 }
             }
         }
