@@ -230,6 +230,41 @@ def run_sequential(targets):
               "(if nothing else ran)")
 
 
+def client_floor(t, work):
+    """What a sequential boto3 RunInstances could reach at best on this
+    machine: the rate of a call the server answers from memory
+    (DescribeAvailabilityZones, same client, same rounds), slowed by the
+    one durable commit a launch needs before it is answered (the median
+    4 KiB write + fdatasync in the bench's data directory)."""
+    ec2 = t.client()
+    ec2.describe_availability_zones()
+    per_round = max(1, SEQ // ROUNDS)
+    rates = []
+    for _ in range(ROUNDS):
+        n, secs = timed(per_round, lambda _: ec2.describe_availability_zones())
+        rates.append(n / secs)
+    floor = len(rates) / sum(1 / x for x in rates)
+    path = os.path.join(work, "fsync-probe")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    syncs = []
+    try:
+        for _ in range(100):
+            start = time.perf_counter()
+            os.write(fd, b"x" * 4096)
+            os.fdatasync(fd)
+            syncs.append(time.perf_counter() - start)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    sync = statistics.median(syncs)
+    t.results["floor"] = floor
+    t.results["fsync_ms"] = 1000 * sync
+    t.results["launch_ceiling"] = 1 / (1 / floor + sync)
+    print(f"  [{t.name}] boto3 floor: DescribeAvailabilityZones (from memory) {floor:.1f} "
+          f"calls/s; one durable commit (write + fdatasync) {1000 * sync:.2f} ms -> a "
+          f"RunInstances reaches at most {t.results['launch_ceiling']:.0f} calls/s here")
+
+
 def run_instances(t):
     ec2 = t.client()
     ids = t.ids
@@ -374,6 +409,8 @@ def main():
         for t in targets:
             print(f"{t.name}: RSS at start {mib(t.rss())}")
         run_sequential(targets)
+        if tcg in targets:
+            client_floor(tcg, work)
         for t in targets:
             print(f"{t.name}:")
             ids = run_instances(t)
@@ -397,6 +434,9 @@ def main():
                       f"median {statistics.median(rounds):.1f}x")
                 print(f"    CPU bound for cloudgate on this machine: {c['cpu_bound']:.0f} "
                       f"calls/s = {ratio(c['cpu_bound'], m['run_seq'])} moto's measured rate")
+                print(f"    boto3 and one durable commit allow cloudgate at most "
+                      f"{c['launch_ceiling']:.0f} calls/s = "
+                      f"{ratio(c['launch_ceiling'], m['run_seq'])} moto's measured rate")
         print(f"  memory with 1,000 instances: cloudgate {mib(c.get('rss'))}, "
               f"moto {mib(m.get('rss'))}")
     finally:
