@@ -166,7 +166,10 @@ fn init_logging(debug_level: DebugLevel, var_dir: PathBuf) -> Option<serve::VmLo
         .log_internal_errors(false)
         .with_filter(filter);
     let (vm_log, guard) = match serve::VmLog::start(var_dir) {
-        Ok((layer, guard)) => (Some(layer.with_filter(serve::VmLog::filter())), Some(guard)),
+        Ok((layer, guard)) => (
+            Some(layer.with_filter(serve::VmLog::filter(debug_level))),
+            Some(guard),
+        ),
         Err(e) => {
             eprintln!("cannot start the VM logs' writer: {e}; running without VM logs");
             (None, None)

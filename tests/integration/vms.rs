@@ -1055,6 +1055,9 @@ fn a_vms_log_holds_its_life_driver_messages_and_hooks() {
         ["ACTIVE/PROLOG", "ACTIVE/BOOT", "ACTIVE/RUNNING"],
         "{text}"
     );
+    // The scheduler's dispatch.
+    let dispatched = format!("[DiM][I]: scheduler: VM {id} dispatched to host ");
+    assert!(bodies.iter().any(|b| b.starts_with(&dispatched)), "{text}");
     assert!(
         bodies.contains(&"[HKM][I]: Hook noted successfully executed."),
         "{text}"

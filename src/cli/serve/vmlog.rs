@@ -8,7 +8,7 @@
 //!
 //! `<UTC time> [<facility>][<I|W|E|D>]: <message>[ key=value...]`, the
 //! facility from the event's target (`core::vm` → `VM`, `core::hooks` →
-//! `HKM`, `drivers` → `DRV`, else `ONE`). A leading `VM <id>: ` of the
+//! `HKM`, `core::sched` → `DiM`, `drivers` → `DRV`, else `ONE`). A leading `VM <id>: ` of the
 //! message is left out: in that file it says nothing.
 //!
 //! The logging thread only formats the line and hands it to one writer
@@ -38,6 +38,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::Layer;
 
 use crate::auth::time::format_iso8601;
+use crate::config::DebugLevel;
 use crate::core::vm::log;
 use crate::drivers::SCRIPT_LOG_TARGET;
 
@@ -54,10 +55,12 @@ const OPEN_FILES: usize = 64;
 const STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// The facilities, by target below the crate (OpenNebula's `[VM]`,
-/// `[HKM]` hook manager, `[DRV]`-like driver messages).
+/// `[HKM]` hook manager, `[DiM]` dispatch manager, which deploys what
+/// the scheduler chose, `[DRV]`-like driver messages).
 const FACILITIES: &[(&str, &str)] = &[
     ("core::vm", "VM"),
     ("core::hooks", "HKM"),
+    ("core::sched", "DiM"),
     ("drivers", "DRV"),
 ];
 
@@ -103,12 +106,20 @@ impl VmLog {
         Ok((VmLog { sender, dropped }, guard))
     }
 
-    /// What reaches VM logs: INFO and above, plus the driver scripts'
-    /// stderr lines, which the server's own log keeps at debug.
-    pub fn filter() -> Targets {
+    /// What reaches VM logs at `DEBUG_LEVEL` `level`, as OpenNebula's
+    /// vm.log: the messages of that level and above, and from INFO up the
+    /// driver scripts' stderr lines too, which OpenNebula writes there at
+    /// INFO while the server's own log keeps them at debug.
+    pub fn filter(level: DebugLevel) -> Targets {
+        let default = LevelFilter::from_level(level.tracing_level());
+        let scripts = if level >= DebugLevel::Info {
+            LevelFilter::DEBUG
+        } else {
+            default
+        };
         Targets::new()
-            .with_default(LevelFilter::INFO)
-            .with_target(SCRIPT_LOG_TARGET, LevelFilter::DEBUG)
+            .with_default(default)
+            .with_target(SCRIPT_LOG_TARGET, scripts)
     }
 }
 
@@ -346,7 +357,8 @@ mod tests {
     /// under `dir`, then waits until its lines are written.
     fn logged(dir: &std::path::Path, log: impl FnOnce()) {
         let (layer, guard) = VmLog::start(dir.to_path_buf()).expect("start");
-        let subscriber = tracing_subscriber::registry().with(layer.with_filter(VmLog::filter()));
+        let subscriber =
+            tracing_subscriber::registry().with(layer.with_filter(VmLog::filter(DebugLevel::Info)));
         tracing::subscriber::with_default(subscriber, log);
         drop(guard);
     }
@@ -442,8 +454,28 @@ mod tests {
         assert_eq!(facility("cloudgate::core::vm::runner"), "VM");
         assert_eq!(facility("cloudgate::core::vmx"), "ONE");
         assert_eq!(facility("cloudgate::core::hooks"), "HKM");
+        assert_eq!(facility("cloudgate::core::sched::runner"), "DiM");
         assert_eq!(facility("cloudgate::drivers::action"), "DRV");
         assert_eq!(facility("cloudgate::api::native"), "ONE");
         assert_eq!(facility("actix_server"), "ONE");
+    }
+
+    #[test]
+    fn the_filter_follows_debug_level() {
+        let script = |level| VmLog::filter(level).would_enable(SCRIPT_LOG_TARGET, &Level::DEBUG);
+        let core = |level, at| VmLog::filter(level).would_enable("cloudgate::core::vm", &at);
+        // ERROR and WARNING: the messages of that level up, no script lines.
+        assert!(core(DebugLevel::Error, Level::ERROR));
+        assert!(!core(DebugLevel::Error, Level::WARN));
+        assert!(core(DebugLevel::Warning, Level::WARN));
+        assert!(!core(DebugLevel::Warning, Level::INFO));
+        assert!(!script(DebugLevel::Error) && !script(DebugLevel::Warning));
+        // INFO (the default): the scripts' stderr lines join, debug does not.
+        assert!(core(DebugLevel::Info, Level::INFO));
+        assert!(!core(DebugLevel::Info, Level::DEBUG));
+        assert!(script(DebugLevel::Info));
+        // DEBUG: everything.
+        assert!(core(DebugLevel::Debug, Level::DEBUG));
+        assert!(script(DebugLevel::Debug));
     }
 }

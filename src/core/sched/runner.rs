@@ -78,11 +78,17 @@ impl Scheduler {
         for (vm_id, host_id) in planned.dispatch {
             match self.placement.deploy(vm_id, host_id) {
                 Ok(()) => {
-                    tracing::info!("scheduler: VM {vm_id} dispatched to host {host_id}");
+                    tracing::info!(
+                        vm = vm_id,
+                        "scheduler: VM {vm_id} dispatched to host {host_id}"
+                    );
                     done.dispatch.push((vm_id, host_id));
                 }
                 Err(e) => {
-                    tracing::warn!("scheduler: deploying VM {vm_id} on host {host_id}: {e}");
+                    tracing::warn!(
+                        vm = vm_id,
+                        "scheduler: deploying VM {vm_id} on host {host_id}: {e}"
+                    );
                     done.unplaced
                         .push((vm_id, format!("deploy on host {host_id} failed: {e}")));
                 }

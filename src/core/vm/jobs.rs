@@ -430,7 +430,11 @@ fn prolog(vm: &Vm, h: &History, ctx: &Context<'_>) -> Work {
                     size_mb,
                     dst: disk_path(i),
                 }),
-                None => tracing::warn!("VM {}: swap disk {i} has no SIZE; skipped", vm.id),
+                None => tracing::warn!(
+                    vm = vm.id,
+                    "VM {}: swap disk {i} has no SIZE; skipped",
+                    vm.id
+                ),
             },
             "fs" => match (size, disk.get("FORMAT").map(str::trim)) {
                 (Some(size_mb), Some(fstype)) if !fstype.is_empty() => {
@@ -440,7 +444,11 @@ fn prolog(vm: &Vm, h: &History, ctx: &Context<'_>) -> Work {
                         dst: disk_path(i),
                     })
                 }
-                _ => tracing::warn!("VM {}: fs disk {i} has no SIZE or FORMAT; skipped", vm.id),
+                _ => tracing::warn!(
+                    vm = vm.id,
+                    "VM {}: fs disk {i} has no SIZE or FORMAT; skipped",
+                    vm.id
+                ),
             },
             _ => {
                 let Some(source) = disk.get("SOURCE").map(str::trim).filter(|s| !s.is_empty())

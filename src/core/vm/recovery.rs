@@ -136,6 +136,7 @@ impl VmPool {
                 }
             }
             tracing::info!(
+                vm = vm.id,
                 "VM {} caught in {}/{} by the restart: re-driving {}{}",
                 vm.id,
                 vm.state,
@@ -169,6 +170,7 @@ impl VmPool {
         };
         let decision = decide(job.step, &polls);
         tracing::info!(
+            vm = job.vm_id,
             "VM {}: probe of {} after restart: {decision:?}",
             job.vm_id,
             job.step
@@ -317,6 +319,7 @@ impl VmPool {
                     }
                 }
                 Err(e) => tracing::error!(
+                    vm = vm_id,
                     "start-up recount: VM {vm_id} cannot get its lease {ip} of network {network} back: {e}"
                 ),
             }
@@ -334,6 +337,7 @@ impl VmPool {
         self.vnets.apply_leases(&guard, &restored)?;
         for lease in &stale {
             tracing::warn!(
+                vm = lease.vm_id,
                 "start-up recount: lease {} of network {} held for VM {}, which does not use it: released",
                 lease.ip,
                 lease.vnet_id,
@@ -342,6 +346,7 @@ impl VmPool {
         }
         for lease in &restored {
             tracing::warn!(
+                vm = lease.vm_id,
                 "start-up recount: VM {} had lost its lease {} of network {}: taken again",
                 lease.vm_id,
                 lease.ip,

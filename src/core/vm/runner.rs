@@ -168,7 +168,7 @@ fn work(pool: &Weak<VmPool>, queue: &Queue, drivers: &dyn Drivers) {
             pool.finish(&job, result);
         }));
         if ran.is_err() {
-            tracing::error!("VM {}: {} panicked", job.vm_id, job.step);
+            tracing::error!(vm = job.vm_id, "VM {}: {} panicked", job.vm_id, job.step);
         }
         drop(pool);
         next = queue.done_then_take(job.vm_id);

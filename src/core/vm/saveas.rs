@@ -77,6 +77,7 @@ impl VmPool {
         self.write_map()?.insert(vm_id, changed.clone());
         drop(guard);
         tracing::info!(
+            vm = vm_id,
             "VM {vm_id}: disk {disk_index} to be saved as image {} ({}) by {}",
             image.id,
             image.name,
