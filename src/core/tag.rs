@@ -7,10 +7,10 @@
 //! Key pairs are their owner's alone, oneadmin's too (see
 //! [`keypair`](super::keypair)), so only the owner sees or tags them.
 //! Someone else's object answers as if it did not exist. Tags of objects
-//! that are gone are never shown (ids are never reused); those of VMs and
-//! key pairs also leave memory and the store: a VM's when the VM pool
-//! forgets it (a day after it ended, as AWS forgets a terminated
-//! instance's), a key pair's at the next start.
+//! that are gone are never shown (ids are never reused), and leave memory
+//! and the store: a VM's when the VM pool forgets it (a day after it
+//! ended, as AWS forgets a terminated instance's), a deleted image's or
+//! key pair's at the next start.
 //!
 //! May use: `crate::core`.
 
@@ -129,13 +129,14 @@ impl TagPool {
         Ok(pool)
     }
 
-    /// Whether `target` is a VM the VM pool no longer keeps or a deleted
-    /// key pair: objects whose tags nobody can see again.
+    /// Whether `target` is a VM the VM pool no longer keeps, a deleted
+    /// image or a deleted key pair: objects whose tags nobody can see
+    /// again. A store error counts as there.
     fn is_gone(&self, target: Taggable) -> bool {
         match target {
             Taggable::Vm(id) => self.vms.kept_owner(id).is_none(),
+            Taggable::Image(id) => matches!(self.images.by_id(id), Ok(None)),
             Taggable::KeyPair(id) => self.keypairs.owner(id).is_none(),
-            Taggable::Image(_) => false,
         }
     }
 

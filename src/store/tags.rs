@@ -206,6 +206,21 @@ mod tests {
         assert!(again.tags().of(vm).expect("of").is_empty());
         let stored = store.load_tags().expect("load");
         assert!(stored.iter().all(|t| t.target != vm), "{stored:?}");
+
+        // A deleted image's tags are gone at the next start.
+        again
+            .tags()
+            .create(&alice, &[image], &pairs(&[("k", "v")]))
+            .expect("tag image");
+        again
+            .images()
+            .delete(&alice, &image.id().to_string())
+            .expect("delete image");
+        drop(again);
+        let third = open(store.clone(), dir.path());
+        assert!(third.tags().of(image).expect("of").is_empty());
+        let stored = store.load_tags().expect("load");
+        assert!(stored.iter().all(|t| t.target != image), "{stored:?}");
     }
 
     #[test]
