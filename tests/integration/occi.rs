@@ -561,6 +561,44 @@ fn every_route_answers_each_kind_of_caller_as_section_2_says() {
     }
 }
 
+/// `HEAD` answers as `GET` does, without the body (spec/OCCI.md §3:
+/// answered generically); `OPTIONS` is one of the other verbs (501).
+#[test]
+fn head_answers_as_get_without_the_body() {
+    let (server, _config) = &vm_server();
+    let owner = User::new(server, "occi-head");
+    let other = User::new(server, "occi-head-other");
+    let net = network(server, &owner, &unique("net"), "10.4.0.0");
+    let img = image(server, &owner, &unique("img"), b"bytes");
+    let paths = [
+        "/compute".to_string(),
+        "/network".to_string(),
+        format!("/network/{net}"),
+        "/storage".to_string(),
+        format!("/storage/{img}"),
+        "/instance_type".to_string(),
+        "/instance_type/small".to_string(),
+        "/compute/999999".to_string(),
+    ];
+    for path in &paths {
+        for who in [&owner, &other] {
+            let got = get(server, path, &who.sha1());
+            let head = request(server, "HEAD", path, &who.sha1(), None, &[]);
+            assert_eq!(
+                (head.status, &head.content_type),
+                (got.status, &got.content_type),
+                "HEAD {path} as {}",
+                who.name
+            );
+            assert!(head.body.is_empty(), "HEAD {path}: {head:?}");
+        }
+        let head = request(server, "HEAD", path, &Auth::None, None, &[]);
+        assert_eq!(head.status, 401, "HEAD {path}");
+    }
+    let options = request(server, "OPTIONS", "/compute", &owner.sha1(), None, &[]);
+    assert_eq!(options.status, 501, "{options:?}");
+}
+
 // ---------------------------------------------------------------------
 // The seed's examples
 // ---------------------------------------------------------------------

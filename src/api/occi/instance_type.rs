@@ -16,9 +16,9 @@ use crate::api::common::{AppState, InstanceType};
 pub(super) fn scope() -> actix_web::Scope {
     pool_scope(
         "/instance_type",
-        vec![web::get().to(list)],
+        vec![web::get().to(list), web::head().to(list)],
         "/{name}",
-        vec![web::get().to(show)],
+        vec![web::get().to(show), web::head().to(show)],
     )
 }
 

@@ -21,18 +21,21 @@
 
 /// The scope of a pool that takes every verb (spec/OCCI.md §3): `GET`
 /// (`$list`) and `POST` (`$create`) on the pool, `GET` (`$show`), `PUT`
-/// (`$update`) and `DELETE` (`$delete`) on an entry ([`ENTRY`]).
+/// (`$update`) and `DELETE` (`$delete`) on an entry ([`ENTRY`]); `HEAD`
+/// wherever `GET` is (see [`pool_scope`]).
 macro_rules! crud_scope {
     ($path:literal, $list:ident, $create:ident, $show:ident, $update:ident, $delete:ident) => {
         super::pool_scope(
             $path,
             vec![
                 actix_web::web::get().to($list),
+                actix_web::web::head().to($list),
                 actix_web::web::post().to($create),
             ],
             super::ENTRY,
             vec![
                 actix_web::web::get().to($show),
+                actix_web::web::head().to($show),
                 actix_web::web::put().to($update),
                 actix_web::web::delete().to($delete),
             ],
@@ -85,7 +88,10 @@ type Reply = Result<HttpResponse, OcciError>;
 /// A pool's scope: the pool (`/compute`, with or without a trailing
 /// slash) with `pool` routes, its entries (`/compute/{id}`, or
 /// `entry_path`) with `entry` routes; other verbs answer 501, paths under
-/// the pool that name nothing 404.
+/// the pool that name nothing 404. Where there is a `GET`, a `HEAD` route
+/// to the same handler answers it generically (spec/OCCI.md §3): the
+/// status and headers of the `GET`, without the body, which the HTTP
+/// layer leaves out for `HEAD`.
 fn pool_scope(
     path: &str,
     pool: Vec<actix_web::Route>,
