@@ -83,18 +83,45 @@ pub struct KeyPair {
 /// before it is visible.
 pub struct KeyPairPool {
     writer: Arc<Writer>,
-    keys: RwLock<BTreeMap<u64, KeyPair>>,
+    keys: RwLock<Keys>,
+}
+
+/// The key pairs by id, and their ids by (owner, name): every lookup by
+/// name (RunInstances' `KeyName`, DescribeKeyPairs) and every owner's
+/// list is an index lookup, not a scan of every user's key pairs.
+#[derive(Default)]
+struct Keys {
+    by_id: BTreeMap<u64, KeyPair>,
+    by_owner: BTreeMap<(u64, String), u64>,
+}
+
+impl Keys {
+    fn insert(&mut self, pair: KeyPair) {
+        self.by_owner
+            .insert((pair.owner, pair.name.clone()), pair.id);
+        self.by_id.insert(pair.id, pair);
+    }
+
+    fn remove(&mut self, id: u64) {
+        if let Some(pair) = self.by_id.remove(&id) {
+            self.by_owner.remove(&(pair.owner, pair.name));
+        }
+    }
+
+    fn named(&self, owner: u64, name: &str) -> Option<&KeyPair> {
+        self.by_owner
+            .get(&(owner, name.to_string()))
+            .and_then(|id| self.by_id.get(id))
+    }
 }
 
 impl KeyPairPool {
     /// Loads the pool from the store.
     pub fn load(writer: Arc<Writer>) -> Result<Self> {
-        let keys = writer
-            .store()
-            .load_key_pairs()?
-            .into_iter()
-            .map(|k| (k.id, k))
-            .collect();
+        let mut keys = Keys::default();
+        for pair in writer.store().load_key_pairs()? {
+            keys.insert(pair);
+        }
         Ok(KeyPairPool {
             writer,
             keys: RwLock::new(keys),
@@ -175,7 +202,7 @@ impl KeyPairPool {
             tx.put_key_pair(&pair)?;
             Ok(pair)
         })?;
-        self.write_map()?.insert(pair.id, pair.clone());
+        self.write_map()?.insert(pair.clone());
         Ok(pair)
     }
 
@@ -183,27 +210,25 @@ impl KeyPairPool {
     /// tag pool needs to decide who sees a key pair's tags, without a
     /// copy of the key pair.
     pub fn owner(&self, id: u64) -> Option<u64> {
-        self.read().ok()?.get(&id).map(|k| k.owner)
+        self.read().ok()?.by_id.get(&id).map(|k| k.owner)
     }
 
     /// The caller's key pairs, by name.
     pub fn list(&self, caller: &Caller) -> Result<Vec<KeyPair>> {
-        let mut keys: Vec<KeyPair> = self
-            .read()?
-            .values()
-            .filter(|k| k.owner == caller.uid)
-            .cloned()
-            .collect();
-        keys.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(keys)
+        let keys = self.read()?;
+        Ok(keys
+            .by_owner
+            .range((caller.uid, String::new())..)
+            .take_while(|((owner, _), _)| *owner == caller.uid)
+            .filter_map(|(_, id)| keys.by_id.get(id).cloned())
+            .collect())
     }
 
     /// The caller's key pair named `name` (`NotFound` otherwise, also
     /// when another user has one of that name).
     pub fn show(&self, caller: &Caller, name: &str) -> Result<KeyPair> {
         self.read()?
-            .values()
-            .find(|k| k.owner == caller.uid && k.name == name)
+            .named(caller.uid, name)
             .cloned()
             .ok_or_else(|| Error::not_found(Kind::KeyPair, name))
     }
@@ -217,28 +242,24 @@ impl KeyPairPool {
             return Ok(None);
         };
         guard.commit(|tx| tx.delete_key_pair(pair.id))?;
-        self.write_map()?.remove(&pair.id);
+        self.write_map()?.remove(pair.id);
         Ok(Some(pair))
     }
 
     fn check_free(&self, owner: u64, name: &str) -> Result<()> {
-        if self
-            .read()?
-            .values()
-            .any(|k| k.owner == owner && k.name == name)
-        {
+        if self.read()?.named(owner, name).is_some() {
             return Err(Error::Conflict(format!("key pair {name} already exists")));
         }
         Ok(())
     }
 
-    fn read(&self) -> Result<RwLockReadGuard<'_, BTreeMap<u64, KeyPair>>> {
+    fn read(&self) -> Result<RwLockReadGuard<'_, Keys>> {
         self.keys
             .read()
             .map_err(|_| Error::Internal("key pair pool lock poisoned".into()))
     }
 
-    fn write_map(&self) -> Result<RwLockWriteGuard<'_, BTreeMap<u64, KeyPair>>> {
+    fn write_map(&self) -> Result<RwLockWriteGuard<'_, Keys>> {
         self.keys
             .write()
             .map_err(|_| Error::Internal("key pair pool lock poisoned".into()))

@@ -125,7 +125,24 @@ mod tests {
         assert!(matches!(err, Error::Conflict(_)), "{err:?}");
         pool.create(&bob, "k", KeyType::Ed25519)
             .expect("bob's own k");
-        assert_eq!(pool.list(&alice).expect("list").len(), 1);
+        pool.create(&alice, "b", KeyType::Ed25519)
+            .expect("alice's b");
+        pool.create(&bob, "a", KeyType::Ed25519).expect("bob's a");
+        let names = |who: &Caller| -> Vec<(u64, String)> {
+            let list = pool.list(who).expect("list");
+            list.into_iter().map(|k| (k.owner, k.name)).collect()
+        };
+        // Each user's own, by name.
+        let (a, b) = (alice.uid, bob.uid);
+        assert_eq!(names(&alice), [(a, "b".into()), (a, "k".into())]);
+        assert_eq!(names(&bob), [(b, "a".into()), (b, "k".into())]);
+        assert_eq!(
+            pool.delete(&alice, "b").expect("delete").map(|k| k.name),
+            Some("b".into())
+        );
+        // Its name is free again.
+        assert!(pool.show(&alice, "b").is_err());
+        pool.create(&alice, "b", KeyType::Ed25519).expect("b again");
         assert!(matches!(
             pool.show(&bob, "nope"),
             Err(Error::NotFound {
