@@ -8,8 +8,9 @@
 //!
 //! `<UTC time> [<facility>][<I|W|E|D>]: <message>[ key=value...]`, the
 //! facility from the event's target (`core::vm` → `VM`, `core::hooks` →
-//! `HKM`, `core::sched` → `DiM`, `drivers` → `DRV`, else `ONE`). A leading `VM <id>: ` of the
-//! message is left out: in that file it says nothing.
+//! `HKM`, `core::sched` → `DiM`, `drivers` → `DRV`, else `ONE`). A
+//! leading `VM <id>: ` of the message is left out: in that file it says
+//! nothing.
 //!
 //! The logging thread only formats the line and hands it to one writer
 //! thread over a bounded channel; the file I/O (creating `<var>/<vid>/`,
